@@ -1,0 +1,76 @@
+"""The JSON form of order events on the wire (camelCase, as in the seed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from service.domain.events import OrderCancelled, OrderCreated
+
+
+class MalformedEvent(ValueError):
+    """A message that is not a valid event of the expected type."""
+
+
+def encode_order_created(event: OrderCreated) -> bytes:
+    """Return the ``order.created`` message value for ``event``."""
+    payload = {
+        "eventId": str(event.event_id),
+        "orderId": str(event.order_id),
+        "customerId": str(event.customer_id),
+        "totalAmount": json_number(event.total_amount),
+        "items": [
+            {
+                "productId": str(item.product_id),
+                "quantity": item.quantity,
+                "unitPrice": json_number(item.unit_price),
+            }
+            for item in event.items
+        ],
+        "occurredAt": iso_instant(event.occurred_at),
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def decode_order_cancelled(value: bytes | None) -> OrderCancelled:
+    """Parse an ``order.cancelled`` message value.
+
+    Raises:
+        MalformedEvent: the value is not JSON or misses or mistypes a field.
+    """
+    if not value:
+        raise MalformedEvent("empty message")
+    try:
+        payload = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as ex:
+        raise MalformedEvent(f"not JSON: {ex}") from ex
+    if not isinstance(payload, dict):
+        raise MalformedEvent("not a JSON object")
+    try:
+        return OrderCancelled(
+            event_id=UUID(_text(payload, "eventId")),
+            order_id=UUID(_text(payload, "orderId")),
+            reason=str(payload.get("reason") or ""),
+            occurred_at=datetime.fromisoformat(_text(payload, "occurredAt")),
+        )
+    except ValueError as ex:
+        raise MalformedEvent(str(ex)) from ex
+
+
+def _text(payload: dict, name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise MalformedEvent(f"field {name!r} is missing or not a string")
+    return value
+
+
+def json_number(amount: Decimal) -> float | int:
+    """Return an amount as a JSON number (exact for the column sizes we allow)."""
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+def iso_instant(moment: datetime) -> str:
+    """Return an ISO 8601 UTC timestamp ending in ``Z``."""
+    return moment.isoformat().replace("+00:00", "Z")

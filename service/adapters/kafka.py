@@ -1,0 +1,207 @@
+"""Kafka adapters: the event publisher, topic creation and the broker health check."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from service.adapters.event_json import encode_order_created
+from service.domain.errors import PublishFailed
+from service.domain.events import OrderCreated
+from service.domain.ports import Delivery, OrderEventPublisher
+
+logger = logging.getLogger(__name__)
+
+ORDER_CREATED = "order.created"
+ORDER_CANCELLED = "order.cancelled"
+
+# Errors after which a producer never works again (fatal, or fenced for good: an
+# idempotent producer on Tansu after one timeout, see the project notes). Such a
+# producer is replaced by a new one instead of failing every later order.
+_UNRECOVERABLE = {KafkaError._FATAL, KafkaError.PRODUCER_FENCED, KafkaError._FENCED}
+
+
+def producer_settings(bootstrap_servers: str, timeout_ms: int, linger_ms: int) -> dict:
+    """Return the producer configuration, every choice on purpose."""
+    # The producer must give up on a message before the request stops waiting for it;
+    # otherwise an event the service reported lost could still be delivered later.
+    message_timeout_ms = max(100, timeout_ms - min(1000, timeout_ms // 4))
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "client.id": "order-service",
+        "acks": "all",
+        # Idempotence is off: on some brokers (Tansu) an idempotent producer is fenced
+        # for good after one delivery timeout. Each order is one message, so reordering
+        # by retries cannot mix the events of an order.
+        "enable.idempotence": False,
+        "linger.ms": linger_ms,
+        "message.timeout.ms": message_timeout_ms,
+        "request.timeout.ms": message_timeout_ms,
+        # The same key lands on the same partition as with the Java client.
+        "partitioner": "murmur2_random",
+        # Reconnect within a second once the broker is back (librdkafka waits up to 10 s).
+        "reconnect.backoff.max.ms": 1000,
+    }
+
+
+class _PendingDelivery:
+    """The delivery report of one message, awaited by the thread that produced it."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.error: KafkaError | None = None
+        self.message: Message | None = None
+
+    def report(self, error: KafkaError | None, message: Message) -> None:
+        self.error, self.message = error, message
+        self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+
+class KafkaOrderEventPublisher(OrderEventPublisher):
+    """Publishes ``order.created`` and waits for this message's own delivery report.
+
+    One shared producer serves every request thread; a background thread polls it so
+    delivery callbacks run without anyone flushing the whole producer.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        timeout_ms: int = 5000,
+        linger_ms: int = 0,
+        topic: str = ORDER_CREATED,
+    ) -> None:
+        self._settings = producer_settings(bootstrap_servers, timeout_ms, linger_ms)
+        self._settings["error_cb"] = self._on_client_error
+        self._timeout_s = timeout_ms / 1000
+        self._topic = topic
+        self._lock = threading.Lock()
+        self._producer = Producer(self._settings)
+        self._broken: Producer | None = None
+        self._stopping = threading.Event()
+        self._poller = threading.Thread(
+            target=self._poll_loop, name="kafka-delivery-reports", daemon=True
+        )
+        self._poller.start()
+
+    def publish(self, event: OrderCreated) -> Delivery:
+        """Publish and wait (bounded) for the broker's delivery report."""
+        pending = _PendingDelivery()
+        producer = self._producer
+        try:
+            producer.produce(
+                self._topic,
+                key=str(event.order_id).encode(),
+                value=encode_order_created(event),
+                on_delivery=pending.report,
+            )
+        except (BufferError, KafkaException) as ex:
+            raise PublishFailed(f"the producer refused the event: {ex}") from ex
+        if not pending.wait(self._timeout_s):
+            raise PublishFailed(f"no delivery report within {self._timeout_s:g} s")
+        if pending.error is not None:
+            if pending.error.code() in _UNRECOVERABLE or pending.error.fatal():
+                self._replace(producer, pending.error)
+            raise PublishFailed(f"{pending.error.name()}: {pending.error.str()}")
+        message = pending.message
+        return Delivery(message.topic(), message.partition(), message.offset())
+
+    def close(self, timeout: float = 5.0) -> int:
+        """Deliver what is queued (bounded), stop polling; return the messages left."""
+        self._stopping.set()
+        self._poller.join(timeout=2)
+        return self._producer.flush(timeout)
+
+    def _poll_loop(self) -> None:
+        while not self._stopping.is_set():
+            broken, self._broken = self._broken, None
+            if broken is not None:
+                self._replace(broken, None)
+            self._producer.poll(0.1)
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        # Runs in the poll thread. Transport errors are normal while the broker is away
+        # and librdkafka retries them itself; only unrecoverable ones need a new producer.
+        if error.fatal() or error.code() in _UNRECOVERABLE:
+            logger.error("Kafka producer failed for good: %s", error)
+            self._broken = self._producer
+        else:
+            logger.debug("Kafka client error: %s", error)
+
+    def _replace(self, broken: Producer, error: KafkaError | None) -> None:
+        with self._lock:
+            if self._producer is not broken:
+                return  # another thread replaced it already
+            self._producer = Producer(self._settings)
+        logger.warning("replaced the Kafka producer after %s", error or "a fatal error")
+        # Fail whatever the old producer still holds, so no request waits on it.
+        broken.purge()
+        broken.poll(0)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the service needs."""
+
+    name: str
+    partitions: int
+
+
+def ensure_topics(
+    bootstrap_servers: str, topics: list[TopicSpec], timeout: float = 10
+) -> list[str]:
+    """Create the missing topics; leave existing ones (any partition count) as they are.
+
+    Returns:
+        The names of the topics created now.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    existing = admin.list_topics(timeout=timeout).topics
+    missing = [t for t in topics if t.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=-1) for t in missing],
+        request_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as ex:
+            if ex.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    if created:
+        logger.info("created Kafka topics %s", created)
+    return created
+
+
+class KafkaHealthCheck:
+    """Asks the brokers for the topic's metadata; one long-lived admin client."""
+
+    def __init__(self, bootstrap_servers: str, topic: str = ORDER_CREATED) -> None:
+        self._admin = AdminClient(
+            {"bootstrap.servers": bootstrap_servers, "reconnect.backoff.max.ms": 1000}
+        )
+        self._topic = topic
+
+    def __call__(self, timeout: float) -> dict[str, object]:
+        """Return details when a broker answers; raise otherwise."""
+        metadata = self._admin.list_topics(topic=self._topic, timeout=timeout)
+        topic = metadata.topics.get(self._topic)
+        if topic is None or topic.error is not None:
+            raise KafkaException(topic.error if topic else f"no topic {self._topic}")
+        return {
+            "brokers": len(metadata.brokers),
+            "topic": self._topic,
+            "partitions": len(topic.partitions),
+        }

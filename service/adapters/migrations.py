@@ -1,0 +1,68 @@
+"""Versioned SQL migrations, applied at start under an advisory lock."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg2.extensions
+
+logger = logging.getLogger(__name__)
+
+# Any fixed number works; it only has to be the same for every instance of the service.
+_MIGRATION_LOCK_KEY = 8_082_001
+_FILE_NAME = re.compile(r"^V(\d{3,})__(\w+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One SQL file of ``service/migrations``."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def bundled_migrations() -> list[Migration]:
+    """Return the migrations shipped with the service, oldest first."""
+    found = []
+    for entry in resources.files("service.migrations").iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+def apply_migrations(
+    connection: psycopg2.extensions.connection, migrations: list[Migration] | None = None
+) -> list[int]:
+    """Apply the migrations not applied yet, in one transaction; return their versions.
+
+    The transaction-scoped advisory lock makes concurrent starts wait for each other, so
+    two instances never apply the same migration twice or see half a schema.
+    """
+    migrations = bundled_migrations() if migrations is None else migrations
+    applied_now = []
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        cursor.execute("SELECT version FROM schema_migrations")
+        done = {row[0] for row in cursor.fetchall()}
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            cursor.execute(migration.sql)
+            cursor.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+            applied_now.append(migration.version)
+    if applied_now:
+        logger.info("applied database migrations %s", applied_now)
+    return applied_now

@@ -1,0 +1,146 @@
+"""The OpenAPI 3.1 document of the API, generated from the pydantic models it validates with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from service.api import schemas
+
+_REF = "#/components/schemas/{model}"
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}},
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(schemas.ErrorResponse, description)
+
+
+def _create_body() -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": _REF.format(model="CreateOrderRequest")},
+                "example": {
+                    "customerId": "550e8400-e29b-41d4-a716-446655440000",
+                    "items": [
+                        {
+                            "productId": "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+                            "quantity": 2,
+                            "unitPrice": 149.95,
+                        }
+                    ],
+                },
+            }
+        },
+    }
+
+
+_BAD_BODY = {
+    "400": _error("Malformed JSON or an invalid field (the description names it)."),
+    "413": _error("The body is larger than the limit."),
+    "415": _error("The body is not application/json."),
+}
+
+
+def build_openapi(*, chaos: bool) -> dict[str, Any]:
+    """Return the document; the chaos path appears only when the profile is active."""
+    models = [
+        schemas.CreateOrderRequest,
+        schemas.OrderCreatedResponse,
+        schemas.OrderResponse,
+        schemas.HealthResponse,
+        schemas.ErrorResponse,
+        schemas.PhantomEventReportResponse,
+    ]
+    _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    paths: dict[str, Any] = {
+        "/orders": {
+            "post": {
+                "summary": "Place an order (commit, then publish order.created: the Dual Write)",
+                "operationId": "createOrder",
+                "requestBody": _create_body(),
+                "responses": {
+                    "201": {
+                        **_json(
+                            schemas.OrderCreatedResponse,
+                            "Created (also when the event was lost: see the service log).",
+                        ),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    },
+                    **_BAD_BODY,
+                },
+            }
+        },
+        "/orders/{orderId}": {
+            "get": {
+                "summary": "Read an order",
+                "operationId": "getOrder",
+                "parameters": [
+                    {
+                        "name": "orderId",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(schemas.OrderResponse, "The order."),
+                    "404": _error("No such order, or the id is not a UUID."),
+                },
+            }
+        },
+        "/actuator/health": {
+            "get": {
+                "summary": "Health of the database and the broker",
+                "operationId": "health",
+                "responses": {
+                    "200": _json(schemas.HealthResponse, "Every component is UP."),
+                    "503": _json(schemas.HealthResponse, "A component is DOWN."),
+                },
+            }
+        },
+    }
+    if chaos:
+        paths["/chaos/phantom-event"] = {
+            "post": {
+                "summary": "Force the phantom event: publish, then roll the order back",
+                "description": "Only with the chaos profile. Every field of the report is observed.",
+                "operationId": "phantomEvent",
+                "requestBody": _create_body(),
+                "responses": {
+                    "200": _json(schemas.PhantomEventReportResponse, "What was observed."),
+                    **_BAD_BODY,
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Order service (Dual Write chaos)",
+            "version": "1.0.0",
+            "description": "Saves orders in PostgreSQL and publishes order.created to Kafka.",
+        },
+        "paths": paths,
+        "components": {"schemas": defs["$defs"]},
+    }
+
+
+class OpenApiDocument:
+    """Serve the OpenAPI document at ``/openapi.json``."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._document = document
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Return the document."""
+        resp.media = self._document

@@ -1,0 +1,1 @@
+"""Falcon resources: one small class per URI."""

@@ -1,0 +1,74 @@
+"""``/orders`` and ``/orders/{id}``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+import falcon
+
+from service.adapters.event_json import iso_instant, json_number
+from service.api.hooks import require_json_body
+from service.api.validation import create_order_command
+from service.domain.errors import OrderNotFound
+from service.domain.model import Order
+from service.domain.ports import UnitOfWork
+from service.domain.use_cases import CreateOrder, GetOrder
+
+UowFactory = Callable[[], UnitOfWork]
+
+
+class OrderCollection:
+    """Place orders."""
+
+    def __init__(
+        self, create_order: CreateOrder, uow_factory: UowFactory, max_body_bytes: int
+    ) -> None:
+        self._create_order = create_order
+        self._uow_factory = uow_factory
+        self.max_body_bytes = max_body_bytes
+
+    @falcon.before(require_json_body)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Create an order: 201 with its id, even when its event could not be published."""
+        command = create_order_command(req)
+        result = self._create_order(command, self._uow_factory())
+        resp.status = falcon.HTTP_201
+        resp.location = f"/orders/{result.order_id}"
+        resp.media = {"orderId": str(result.order_id)}
+
+
+class OrderItem:
+    """Read one order."""
+
+    def __init__(self, get_order: GetOrder, uow_factory: UowFactory) -> None:
+        self._get_order = get_order
+        self._uow_factory = uow_factory
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        """Return the order, or 404 for an unknown or malformed id."""
+        try:
+            parsed = UUID(order_id)
+        except ValueError:
+            raise OrderNotFound(f"{order_id!r} (not a UUID)") from None
+        resp.media = order_json(self._get_order(parsed, self._uow_factory()))
+
+
+def order_json(order: Order) -> dict:
+    """Return the JSON form of a stored order."""
+    return {
+        "id": str(order.id),
+        "customerId": str(order.customer_id),
+        "status": order.status.value,
+        "total": json_number(order.total),
+        "items": [
+            {
+                "productId": str(item.product_id),
+                "quantity": item.quantity,
+                "unitPrice": json_number(item.unit_price),
+            }
+            for item in order.items
+        ],
+        "createdAt": iso_instant(order.created_at),
+        "updatedAt": iso_instant(order.updated_at),
+    }

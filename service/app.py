@@ -1,0 +1,69 @@
+"""The app factory: wires the use cases and resources onto a Falcon app."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import falcon
+import falcon.media
+
+from service.api.errors import add_error_handlers
+from service.api.openapi import OpenApiDocument, build_openapi
+from service.api.resources.health import Health
+from service.api.resources.orders import OrderCollection, OrderItem
+from service.config import Config
+from service.domain.ports import OrderEventPublisher, UnitOfWork
+from service.domain.use_cases import Clock, CreateOrder, GetOrder
+from service.health import HealthCheck
+
+
+def utc_now() -> datetime:
+    """Return the current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """What the app needs from the outside world; real ones come from ``bootstrap``."""
+
+    uow_factory: Callable[[], UnitOfWork]
+    publisher: OrderEventPublisher
+    health: HealthCheck
+    # The query that counts an order's rows, shown as evidence in phantom-event reports.
+    count_query: str
+
+
+def create_app(config: Config, adapters: Adapters, *, clock: Clock = utc_now) -> falcon.App:
+    """Build the Falcon app; the chaos routes exist only with the ``chaos`` profile."""
+    app = falcon.App(media_type=falcon.MEDIA_JSON)
+    # Prices stay exact: JSON numbers with a fraction are read as Decimal, not float.
+    json_handler = falcon.media.JSONHandler(
+        loads=functools.partial(json.loads, parse_float=Decimal)
+    )
+    app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
+    app.req_options.strip_url_path_trailing_slash = True
+    add_error_handlers(app)
+
+    create_order = CreateOrder(adapters.publisher, clock)
+    app.add_route(
+        "/orders", OrderCollection(create_order, adapters.uow_factory, config.max_body_bytes)
+    )
+    app.add_route("/orders/{order_id}", OrderItem(GetOrder(), adapters.uow_factory))
+    app.add_route("/actuator/health", Health(adapters.health))
+    app.add_route("/openapi.json", OpenApiDocument(build_openapi(chaos=config.chaos_enabled)))
+    if config.chaos_enabled:
+        from service.chaos.wiring import install_chaos_routes  # noqa: PLC0415 (profile only)
+
+        install_chaos_routes(
+            app,
+            create_order,
+            adapters.uow_factory,
+            adapters.count_query,
+            config.max_body_bytes,
+        )
+    return app

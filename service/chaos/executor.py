@@ -1,0 +1,51 @@
+"""The executor the chaos interceptor wraps, and the interceptor itself."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from service.domain.ports import UnitOfWork
+from service.domain.use_cases import CreateOrder, CreateOrderCommand, CreateOrderResult
+
+logger = logging.getLogger(__name__)
+
+
+class PhantomEventSimulationException(RuntimeError):
+    """Raised after the order was saved and its event published, to force the rollback.
+
+    It carries the executor's result, so the boundary can report what was published.
+    """
+
+    def __init__(self, result: CreateOrderResult) -> None:
+        super().__init__(f"simulated failure after publishing orderId={result.order_id}")
+        self.result = result
+
+
+class ChaosOrderExecutor:
+    """Runs the ordinary create-order use case, unchanged, inside the caller's transaction."""
+
+    def __init__(self, create_order: CreateOrder) -> None:
+        self._create_order = create_order
+
+    def execute(self, command: CreateOrderCommand, uow: UnitOfWork) -> CreateOrderResult:
+        """Save the order and publish its event (the use case's own steps)."""
+        return self._create_order(command, uow)
+
+
+class PhantomEventChaosInterceptor:
+    """The counterpart of the seed's ``@Around`` aspect: a proxy around the executor.
+
+    ``execute`` lets the real executor run to its end, then raises
+    ``PhantomEventSimulationException`` before the surrounding transaction can commit.
+    """
+
+    def __init__(self, target: ChaosOrderExecutor) -> None:
+        self._target = target
+
+    @functools.wraps(ChaosOrderExecutor.execute)
+    def execute(self, command: CreateOrderCommand, uow: UnitOfWork) -> CreateOrderResult:
+        """Run the target, then raise with its result."""
+        result = self._target.execute(command, uow)
+        logger.warning("CHAOS: forcing a rollback after the publish of orderId=%s", result.order_id)
+        raise PhantomEventSimulationException(result)

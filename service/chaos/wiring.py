@@ -1,0 +1,33 @@
+"""Adds the chaos routes to an app; the only module of the package the app factory imports."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import falcon
+
+from service.chaos.executor import ChaosOrderExecutor, PhantomEventChaosInterceptor
+from service.chaos.resource import PhantomEvent
+from service.chaos.service import ChaosService
+from service.domain.ports import UnitOfWork
+from service.domain.use_cases import CreateOrder
+
+logger = logging.getLogger(__name__)
+
+
+def install_chaos_routes(
+    app: falcon.App,
+    create_order: CreateOrder,
+    uow_factory: Callable[[], UnitOfWork],
+    count_query: str,
+    max_body_bytes: int,
+) -> None:
+    """Route ``POST /chaos/phantom-event`` and warn loudly that chaos is on."""
+    executor = PhantomEventChaosInterceptor(ChaosOrderExecutor(create_order))
+    chaos_service = ChaosService(uow_factory, executor, count_query)
+    app.add_route("/chaos/phantom-event", PhantomEvent(chaos_service, max_body_bytes))
+    logger.warning(
+        "CHAOS PROFILE ACTIVE: POST /chaos/phantom-event publishes events for orders it rolls "
+        "back. Never enable it where real consumers listen."
+    )

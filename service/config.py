@@ -1,0 +1,83 @@
+"""The service's configuration: ``MARS_*`` environment variables, read once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CHAOS = "chaos"
+OUTBOX = "outbox"
+KNOWN_PROFILES = frozenset({CHAOS, OUTBOX})
+
+
+class Config(BaseSettings):
+    """Every setting of the service; defaults match ``docker-compose.yml``."""
+
+    model_config = SettingsConfigDict(env_prefix="MARS_", frozen=True, extra="ignore")
+
+    database_url: str = "postgresql://mars:mars@localhost:5432/orders_db"
+    kafka_bootstrap_servers: str = "localhost:9092"
+    # A comma list ("chaos,outbox"), not JSON: NoDecode keeps pydantic-settings from parsing it.
+    profiles_active: Annotated[frozenset[str], NoDecode] = frozenset()
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8082, ge=0, le=65535)
+    http_threads: int = Field(default=8, ge=1, le=256)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # How long POST /orders waits for the broker's delivery report before it calls the
+    # event lost. The producer's own message timeout is derived from it (never longer).
+    kafka_publish_timeout_ms: int = Field(default=5000, ge=200, le=120_000)
+    # librdkafka's default of 5 ms would add 5 ms to every request; 0 sends at once and
+    # concurrent requests still share a batch while one produce request is in flight.
+    kafka_linger_ms: int = Field(default=0, ge=0, le=1000)
+    kafka_topic_partitions: int = Field(default=3, ge=1, le=1000)
+    kafka_consumer_group: str = "order-service"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    log_level: str = "INFO"
+
+    @field_validator("profiles_active", mode="before")
+    @classmethod
+    def _split_profiles(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(p.strip().lower() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("profiles_active")
+    @classmethod
+    def _known_profiles(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = value - KNOWN_PROFILES
+        if unknown:
+            known = ", ".join(sorted(KNOWN_PROFILES))
+            raise ValueError(f"unknown profile(s) {', '.join(sorted(unknown))}; known: {known}")
+        return value
+
+    @property
+    def chaos_enabled(self) -> bool:
+        """Tell whether the chaos profile is active."""
+        return CHAOS in self.profiles_active
+
+    @property
+    def masked_database_url(self) -> str:
+        """Return the database URL with its password hidden, for logs."""
+        return mask_password(self.database_url)
+
+
+def mask_password(url: str) -> str:
+    """Replace the password of a URL with ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read the configuration from ``environ`` (the process environment by default)."""
+    environ = os.environ if environ is None else environ
+    prefixed = {k[len("MARS_") :].lower(): v for k, v in environ.items() if k.startswith("MARS_")}
+    return Config.model_validate(prefixed)

@@ -1,0 +1,26 @@
+"""Business errors raised by the domain and the use cases."""
+
+
+class DomainError(Exception):
+    """Base class of the errors the domain raises on purpose."""
+
+
+class InvalidOrder(DomainError):
+    """An order breaks a business rule (quantity, price, total, items)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class OrderNotFound(DomainError):
+    """No order has the requested id."""
+
+    def __init__(self, order_id: object) -> None:
+        super().__init__(f"no order with id {order_id}")
+        self.order_id = order_id
+
+
+class PublishFailed(DomainError):
+    """The broker did not confirm an event: it may be lost, or may still arrive later."""

@@ -1,0 +1,60 @@
+"""The health of the service's dependencies, each probe bounded in time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+# A probe asks one dependency, gives up after ``timeout`` seconds by itself if it can,
+# and returns details or raises.
+Probe = Callable[[float], Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """The outcome of one probe."""
+
+    up: bool
+    details: Mapping[str, object] = field(default_factory=dict)
+
+
+class HealthCheck:
+    """Runs every probe in parallel and answers within ``deadline`` seconds.
+
+    A probe that hangs (a paused server) is reported DOWN at the deadline; its thread
+    finishes on its own later, bounded by the probe's own timeout.
+    """
+
+    def __init__(self, probes: Mapping[str, Probe], deadline: float = 1.5) -> None:
+        self._probes = dict(probes)
+        self._deadline = deadline
+        self._pool = ThreadPoolExecutor(
+            max_workers=4 * max(1, len(probes)), thread_name_prefix="health"
+        )
+
+    def __call__(self) -> dict[str, ComponentStatus]:
+        """Return the status of every component."""
+        futures = {
+            name: self._pool.submit(probe, self._deadline * 0.8)
+            for name, probe in self._probes.items()
+        }
+        results = {}
+        for name, future in futures.items():
+            try:
+                results[name] = ComponentStatus(True, future.result(timeout=self._deadline))
+            except FutureTimeout:
+                results[name] = ComponentStatus(
+                    False, {"error": f"no answer within {self._deadline:g} s"}
+                )
+            except Exception as ex:
+                results[name] = ComponentStatus(False, {"error": str(ex).strip() or repr(ex)})
+        return results
+
+    def close(self) -> None:
+        """Stop the probe threads (without waiting for a hung one)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
