@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,15 @@ from service.config import Config
 from service.domain.ports import OrderEventPublisher, UnitOfWork
 from service.domain.use_cases import Clock, CreateOrder, GetOrder
 from service.health import HealthCheck
+
+
+def _loads_exact(text: str) -> object:
+    # Falcon turns ValueError into "malformed JSON" (400); a body nested thousands of levels
+    # deep raises RecursionError instead, which would become a 500.
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def utc_now() -> datetime:
@@ -42,9 +50,7 @@ def create_app(config: Config, adapters: Adapters, *, clock: Clock = utc_now) ->
     """Build the Falcon app; the chaos routes exist only with the ``chaos`` profile."""
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     # Prices stay exact: JSON numbers with a fraction are read as Decimal, not float.
-    json_handler = falcon.media.JSONHandler(
-        loads=functools.partial(json.loads, parse_float=Decimal)
-    )
+    json_handler = falcon.media.JSONHandler(loads=_loads_exact)
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     app.req_options.strip_url_path_trailing_slash = True
     add_error_handlers(app)

@@ -77,17 +77,18 @@ def prepare_database(config: Config) -> None:
         conn.close()
 
 
+def service_topics(config: Config) -> list[TopicSpec]:
+    """Return the topics the service publishes to and consumes from."""
+    return [
+        TopicSpec(ORDER_CREATED, config.kafka_topic_partitions),
+        TopicSpec(ORDER_CANCELLED, config.kafka_topic_partitions),
+    ]
+
+
 def prepare_topics(config: Config) -> None:
     """Check that a broker answers and create the topics the service needs."""
     try:
-        ensure_topics(
-            config.kafka_bootstrap_servers,
-            [
-                TopicSpec(ORDER_CREATED, config.kafka_topic_partitions),
-                TopicSpec(ORDER_CANCELLED, config.kafka_topic_partitions),
-            ],
-            timeout=5,
-        )
+        ensure_topics(config.kafka_bootstrap_servers, service_topics(config), timeout=5)
     except KafkaException as ex:
         raise StartupError(
             f"Kafka is not reachable at {config.kafka_bootstrap_servers}: {ex.args[0]}. Start "
@@ -113,7 +114,7 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
     health = HealthCheck(
         {
             "db": lambda timeout: check_database(config.database_url, timeout),
-            "kafka": KafkaHealthCheck(config.kafka_bootstrap_servers),
+            "kafka": KafkaHealthCheck(config.kafka_bootstrap_servers, service_topics(config)),
         }
     )
     consumer = None

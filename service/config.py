@@ -4,36 +4,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CHAOS = "chaos"
 OUTBOX = "outbox"
 KNOWN_PROFILES = frozenset({CHAOS, OUTBOX})
 
 
-class Config(BaseSettings):
-    """Every setting of the service; defaults match ``docker-compose.yml``."""
+class Config(BaseModel):
+    """Every setting of the service; defaults match ``docker-compose.yml``.
 
-    model_config = SettingsConfigDict(env_prefix="MARS_", frozen=True, extra="ignore")
+    Each field ``name`` is read from the variable ``MARS_<NAME>`` by ``load_config``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     database_url: str = "postgresql://mars:mars@localhost:5432/orders_db"
     kafka_bootstrap_servers: str = "localhost:9092"
-    # A comma list ("chaos,outbox"), not JSON: NoDecode keeps pydantic-settings from parsing it.
-    profiles_active: Annotated[frozenset[str], NoDecode] = frozenset()
+    # A comma list: "chaos,outbox".
+    profiles_active: frozenset[str] = frozenset()
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8082, ge=0, le=65535)
     http_threads: int = Field(default=8, ge=1, le=256)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # How long POST /orders waits for the broker's delivery report before it calls the
     # event lost. The producer's own message timeout is derived from it (never longer).
-    kafka_publish_timeout_ms: int = Field(default=5000, ge=200, le=120_000)
+    kafka_publish_timeout_ms: int = Field(default=5000, ge=2000, le=120_000)
     # librdkafka's default of 5 ms would add 5 ms to every request; 0 sends at once and
     # concurrent requests still share a batch while one produce request is in flight.
-    kafka_linger_ms: int = Field(default=0, ge=0, le=1000)
+    # At most 100 ms: more would only delay requests, and librdkafka refuses a linger
+    # that reaches the message timeout (derived from the publish timeout, >= 1 s).
+    kafka_linger_ms: int = Field(default=0, ge=0, le=100)
     kafka_topic_partitions: int = Field(default=3, ge=1, le=1000)
     kafka_consumer_group: str = "order-service"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -43,16 +42,19 @@ class HealthCheck:
             name: self._pool.submit(probe, self._deadline * 0.8)
             for name, probe in self._probes.items()
         }
+        # One deadline for all: probes run in parallel, so hung ones cost it once, not each.
+        wait(futures.values(), timeout=self._deadline)
         results = {}
         for name, future in futures.items():
-            try:
-                results[name] = ComponentStatus(True, future.result(timeout=self._deadline))
-            except FutureTimeout:
+            if not future.done():
                 results[name] = ComponentStatus(
                     False, {"error": f"no answer within {self._deadline:g} s"}
                 )
-            except Exception as ex:
+            elif future.exception() is not None:
+                ex = future.exception()
                 results[name] = ComponentStatus(False, {"error": str(ex).strip() or repr(ex)})
+            else:
+                results[name] = ComponentStatus(True, future.result())
         return results
 
     def close(self) -> None:

@@ -35,6 +35,7 @@ def consumer_settings(bootstrap_servers: str, group_id: str) -> dict:
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 1000,
         "reconnect.backoff.max.ms": 1000,
+        "logger": logging.getLogger("librdkafka.consumer"),
     }
 
 

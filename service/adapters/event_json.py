@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -44,8 +44,8 @@ def decode_order_cancelled(value: bytes | None) -> OrderCancelled:
         raise MalformedEvent("empty message")
     try:
         payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as ex:
-        raise MalformedEvent(f"not JSON: {ex}") from ex
+    except (ValueError, RecursionError) as ex:  # bad UTF-8 or JSON, huge ints, deep nesting
+        raise MalformedEvent(f"not JSON: {type(ex).__name__}: {str(ex)[:200]}") from None
     if not isinstance(payload, dict):
         raise MalformedEvent("not a JSON object")
     try:
@@ -73,4 +73,4 @@ def json_number(amount: Decimal) -> float | int:
 
 def iso_instant(moment: datetime) -> str:
     """Return an ISO 8601 UTC timestamp ending in ``Z``."""
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

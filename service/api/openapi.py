@@ -114,7 +114,9 @@ def build_openapi(*, chaos: bool) -> dict[str, Any]:
         paths["/chaos/phantom-event"] = {
             "post": {
                 "summary": "Force the phantom event: publish, then roll the order back",
-                "description": "Only with the chaos profile. Every field of the report is observed.",
+                "description": (
+                    "Only with the chaos profile. Every field of the report is observed."
+                ),
                 "operationId": "phantomEvent",
                 "requestBody": _create_body(),
                 "responses": {

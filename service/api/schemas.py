@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from service.domain.model import MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE
 
@@ -22,12 +22,17 @@ def _json_number(value: object) -> object:
 Price = Annotated[
     Decimal,
     BeforeValidator(_json_number),
-    Field(
-        gt=0,
-        le=MAX_UNIT_PRICE,
-        decimal_places=2,
-        allow_inf_nan=False,
-        json_schema_extra={"type": "number", "multipleOf": 0.01},
+    Field(gt=0, le=MAX_UNIT_PRICE, decimal_places=2, allow_inf_nan=False),
+    # pydantic would document a Decimal as "number or string" with its own keywords; the
+    # API takes numbers only. multipleOf 0.01 is left out: in floating point it rejects
+    # valid prices such as 19.99, so the two-decimal rule is stated in words.
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": float(MAX_UNIT_PRICE),
+            "description": "At most two decimal places.",
+        }
     ),
 ]
 

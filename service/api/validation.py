@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import falcon
 from pydantic import ValidationError
 
 from service.api.schemas import CreateOrderRequest
 from service.domain.use_cases import CreateOrderCommand, ItemLine
+
+# pydantic writes limits as Python reprs ("Decimal('99999999.99')"); callers need the number.
+_DECIMAL_REPR = re.compile(r"Decimal\('([^']*)'\)")
 
 
 def create_order_command(req: falcon.Request) -> CreateOrderCommand:
@@ -30,7 +35,7 @@ def describe_errors(ex: ValidationError) -> str:
     for error in ex.errors(include_url=False):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
         field = path.lstrip(".") or "body"
-        message = error["msg"].removeprefix("Value error, ")
+        message = _DECIMAL_REPR.sub(r"\1", error["msg"].removeprefix("Value error, "))
         if error["type"] == "missing":
             message = "is required"
         elif error["type"] in ("model_type", "list_type", "dict_type"):

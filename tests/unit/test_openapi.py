@@ -1,0 +1,288 @@
+"""The OpenAPI document served at ``/openapi.json``, kept true by checking the app against it.
+
+openapi-core validates the app's real responses (and the request bodies the API accepts or
+rejects) against the document the app serves.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import falcon.inspect
+import pytest
+from openapi_core import Config as OpenApiConfig
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+from openapi_core.validation.request.exceptions import InvalidRequestBody
+from openapi_core.validation.response.exceptions import InvalidData
+from openapi_spec_validator import validate
+
+from service.api.openapi import build_openapi
+
+from .payloads import SCHEMA_INVALID_BODIES, item, order
+
+# Strict on purpose: a response may not carry undocumented fields, nor omit documented ones.
+STRICT = OpenApiConfig(
+    additional_properties_default_policy="forbid", response_properties_default_policy="required"
+)
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+# The document describes the API, not itself.
+SELF = ("/openapi.json", "get")
+
+
+def served_document(client) -> dict:
+    response = client.simulate_get("/openapi.json")
+    assert response.status_code == 200
+    return response.json
+
+
+@functools.cache
+def _parsed_spec(document_json: str, strict: bool) -> OpenAPI:
+    # Building the validators costs ~0.1 s; the served document is the same in every test.
+    return OpenAPI.from_dict(json.loads(document_json), config=STRICT if strict else None)
+
+
+def strict_spec(client) -> OpenAPI:
+    """Return the validators for the document this client's app serves."""
+    return _parsed_spec(json.dumps(served_document(client), sort_keys=True), True)
+
+
+def as_template(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def served_operations(client) -> set[tuple[str, str]]:
+    return {
+        (as_template(route.path), method.method.lower())
+        for route in falcon.inspect.inspect_routes(client.app)
+        for method in route.methods
+        if not method.internal
+    } - {SELF}
+
+
+def documented_operations(document: dict) -> set[tuple[str, str]]:
+    return {
+        (as_template(path), method)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in HTTP_METHODS
+    }
+
+
+def api_field(path) -> str:
+    """Spell a JSON path as the API's error descriptions do (``items[0].quantity``)."""
+    spelled = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return spelled.lstrip(".") or "body"
+
+
+def rejected_fields(error: InvalidRequestBody) -> set[str]:
+    """Return the fields the document's schema found fault with."""
+    fields = set()
+    for schema_error in error.__cause__.schema_errors:
+        path = list(schema_error.absolute_path)
+        if schema_error.validator in ("required", "additionalProperties"):
+            names = re.findall(r"'([^']+)'", schema_error.message)
+            fields.update(api_field([*path, name]) for name in names)
+        else:
+            fields.add(api_field(path))
+    return fields
+
+
+def api_request(method: str, path: str, body=None) -> MockRequest:
+    data = None if body is None else json.dumps(body).encode()
+    return MockRequest("http://localhost", method, path, data=data)
+
+
+def exchange(client, spec: OpenAPI, method: str, path: str, body=None, headers=None):
+    """Send a request to the app and validate its response against the document."""
+    data = None if body is None else body if isinstance(body, str) else json.dumps(body)
+    if data is not None and headers is None:
+        headers = {"Content-Type": "application/json"}
+    result = client.simulate_request(method, path, body=data, headers=headers)
+    request = MockRequest(
+        "http://localhost", method, path, data=None if data is None else data.encode()
+    )
+    response = MockResponse(
+        result.content,
+        status_code=result.status_code,
+        headers=dict(result.headers),
+        content_type=result.headers.get("content-type", ""),
+    )
+    spec.validate_response(request, response)
+    return result
+
+
+@pytest.mark.parametrize("chaos", [False, True], ids=["default", "chaos"])
+def test_served_document_is_a_valid_openapi_3_1_document(make_client, chaos):
+    client = make_client({"MARS_PROFILES_ACTIVE": "chaos" if chaos else ""})
+
+    document = served_document(client)
+
+    assert document["openapi"].startswith("3.1.")
+    validate(document)
+
+
+def test_served_document_is_the_generated_one(client, chaos_client):
+    assert served_document(client) == json.loads(json.dumps(build_openapi(chaos=False)))
+    assert served_document(chaos_client) == json.loads(json.dumps(build_openapi(chaos=True)))
+
+
+def test_document_lists_exactly_the_served_routes(client):
+    assert documented_operations(served_document(client)) == served_operations(client)
+
+
+def test_document_lists_the_chaos_route_only_with_the_profile(client, chaos_client):
+    chaos_route = ("/chaos/phantom-event", "post")
+
+    assert chaos_route not in documented_operations(served_document(client))
+    assert chaos_route in documented_operations(served_document(chaos_client))
+    assert documented_operations(served_document(chaos_client)) == served_operations(chaos_client)
+
+
+def test_created_order_response_matches_the_document(client):
+    result = exchange(client, strict_spec(client), "POST", "/orders", order())
+
+    assert result.status_code == 201
+
+
+def test_read_order_response_matches_the_document(client):
+    spec = strict_spec(client)
+    location = client.simulate_post("/orders", json=order(item(), item(unitPrice=3))).headers[
+        "location"
+    ]
+
+    result = exchange(client, spec, "GET", location)
+
+    assert result.status_code == 200
+
+
+@pytest.mark.parametrize("order_id", ["6ba7b810-9dad-11d1-80b4-00c04fd430c9", "not-a-uuid"])
+def test_order_not_found_response_matches_the_document(client, order_id):
+    result = exchange(client, strict_spec(client), "GET", f"/orders/{order_id}")
+
+    assert result.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param({"customerId": "x"}, 400, id="invalid-order"),
+        pytest.param("{", 400, id="malformed-json"),
+        pytest.param(order(padding="x" * 70_000), 413, id="too-large"),
+    ],
+)
+def test_rejected_order_response_matches_the_document(client, body, status):
+    result = exchange(client, strict_spec(client), "POST", "/orders", body)
+
+    assert result.status_code == status
+
+
+def test_unsupported_media_type_response_matches_the_document(client):
+    result = exchange(
+        client, strict_spec(client), "POST", "/orders", "{}", {"Content-Type": "text/plain"}
+    )
+
+    assert result.status_code == 415
+
+
+def test_healthy_response_matches_the_document(client):
+    result = exchange(client, strict_spec(client), "GET", "/actuator/health")
+
+    assert result.status_code == 200
+
+
+def test_unhealthy_response_matches_the_document(make_client, health_checks):
+    def refusing(timeout):
+        raise ConnectionRefusedError("connection refused")
+
+    client = make_client(health=health_checks({"db": refusing, "kafka": lambda t: {"n": 1}}))
+
+    result = exchange(client, strict_spec(client), "GET", "/actuator/health")
+
+    assert result.status_code == 503
+
+
+def test_phantom_event_report_matches_the_document(chaos_client):
+    result = exchange(
+        chaos_client, strict_spec(chaos_client), "POST", "/chaos/phantom-event", order()
+    )
+
+    assert result.status_code == 200
+    assert result.json["phantomEventProduced"] is True
+
+
+def test_phantom_event_report_without_delivery_matches_the_document(chaos_client, publisher):
+    publisher.fail_with("broker unreachable")
+
+    result = exchange(
+        chaos_client, strict_spec(chaos_client), "POST", "/chaos/phantom-event", order()
+    )
+
+    assert result.status_code == 200
+    assert result.json["kafkaOffset"] is None
+
+
+def test_rejected_phantom_order_response_matches_the_document(chaos_client):
+    result = exchange(chaos_client, strict_spec(chaos_client), "POST", "/chaos/phantom-event", {})
+
+    assert result.status_code == 400
+
+
+def test_response_check_catches_a_response_that_breaks_the_document(client):
+    spec = strict_spec(client)
+    location = client.simulate_post("/orders", json=order()).headers["location"]
+    body = client.simulate_get(location).json
+    del body["total"]
+    body["discount"] = 0
+
+    with pytest.raises(InvalidData):
+        spec.validate_response(
+            api_request("GET", location),
+            MockResponse(json.dumps(body).encode(), status_code=200),
+        )
+
+
+@pytest.mark.parametrize(
+    "price",
+    [
+        0.01,
+        1.1,
+        19.99,
+        149.95,
+        99999999.99,
+    ],
+)
+def test_document_accepts_the_prices_the_api_accepts(client, price):
+    body = order(item(unitPrice=price))
+    assert client.simulate_post("/orders", json=body).status_code == 201
+
+    strict_spec(client).validate_request(api_request("POST", "/orders", body))
+
+
+def test_document_example_request_is_valid_under_its_own_schema(client):
+    document = served_document(client)
+    example = document["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"][
+        "example"
+    ]
+
+    _parsed_spec(json.dumps(document, sort_keys=True), False).validate_request(
+        api_request("POST", "/orders", example)
+    )
+
+
+# The two-decimal rule is stated in words in the document: JSON Schema's multipleOf divides
+# binary floats and would reject valid prices such as 19.99.
+DOCUMENTED_IN_WORDS = {"price-3-decimals"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [p for p in SCHEMA_INVALID_BODIES if p.id not in DOCUMENTED_IN_WORDS]
+)
+def test_document_rejects_the_bodies_the_api_rejects(client, body, field):
+    assert client.simulate_post("/orders", json=body).status_code == 400
+
+    with pytest.raises(InvalidRequestBody) as caught:
+        strict_spec(client).validate_request(api_request("POST", "/orders", body))
+    assert field in rejected_fields(caught.value)
