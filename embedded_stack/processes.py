@@ -1,0 +1,259 @@
+"""Start, identify, signal and stop the server processes the stack owns, always by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+logger = logging.getLogger(__name__)
+
+# create_time() has the resolution of a clock tick (10 ms); a reused PID starts later.
+_CREATE_TIME_TOLERANCE = 0.05
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class ServerUser:
+    """The unprivileged account a server runs as when the stack itself runs as root."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """Who a started process is: enough to recognise it again in another Python process.
+
+    Attributes:
+        pid: Its process id.
+        create_time: Its start time (seconds since the epoch), which tells a reused PID apart.
+        name: Its process name, a second check.
+    """
+
+    pid: int
+    create_time: float
+    name: str
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessRecord:
+        """Record the running process ``pid``.
+
+        Args:
+            pid: A running process id.
+
+        Returns:
+            Its record.
+
+        Raises:
+            psutil.NoSuchProcess: It has already exited.
+        """
+        process = psutil.Process(pid)
+        return cls(pid=pid, create_time=process.create_time(), name=process.name())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProcessRecord:
+        """Read a record written by :meth:`to_json`."""
+        return cls(pid=int(data["pid"]), create_time=float(data["create_time"]), name=data["name"])
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record as JSON-ready data."""
+        return {"pid": self.pid, "create_time": self.create_time, "name": self.name}
+
+    def process(self) -> psutil.Process | None:
+        """Return the live process if it is still the one recorded.
+
+        Returns:
+            The process, or None if it exited, is a zombie, or its PID now belongs to another
+            process.
+        """
+        try:
+            process = psutil.Process(self.pid)
+            same = (
+                abs(process.create_time() - self.create_time) <= _CREATE_TIME_TOLERANCE
+                and process.name() == self.name
+            )
+            if not same or process.status() == psutil.STATUS_ZOMBIE:
+                return None
+        except psutil.Error:
+            return None
+        return process
+
+    def is_running(self) -> bool:
+        """Tell whether the recorded process is still running (a zombie counts as gone)."""
+        return self.process() is not None
+
+    def send_signal(self, signum: int) -> bool:
+        """Send a signal, but only to the recorded process, never to a reused PID.
+
+        Args:
+            signum: The signal number.
+
+        Returns:
+            True if the signal was sent, False if the process is gone.
+        """
+        process = self.process()
+        if process is None:
+            return False
+        try:
+            # psutil checks again, right before kill(), that the PID was not reused.
+            process.send_signal(signum)
+        except psutil.Error:
+            return False
+        return True
+
+
+def poll_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``condition`` until it holds or the deadline passes.
+
+    Args:
+        condition: Checked at once, then every ``interval`` seconds.
+        timeout: Seconds until the deadline.
+        interval: Seconds between checks.
+
+    Returns:
+        True if the condition held before the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(interval, remaining))
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log_path: Path | None,
+    detach: bool,
+    death_signal: int = signal.SIGKILL,
+    user: ServerUser | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server process in a session of its own, its output going to a log file.
+
+    Args:
+        argv: The command.
+        log_path: File for stdout and stderr (appended to); None discards the output.
+        detach: True lets the process outlive this one (the CLI's ``up``). False asks the
+            kernel (Linux) to send ``death_signal`` to it when the thread that started it
+            dies, so an in-process stack leaves nothing behind even if it is SIGKILLed.
+        death_signal: The signal for ``detach=False``.
+        user: Run as this account instead of the current one (needs root).
+        env: The environment; None inherits this process's.
+
+    Returns:
+        The started process.
+    """
+    preexec = None if detach else _death_signal_setter(death_signal)
+    identity: dict[str, Any] = {}
+    if user is not None:
+        # extra_groups=[] drops root's supplementary groups, so the server gets no root
+        # group access; cwd="/" because the caller's folder may be closed to that user.
+        identity = {"user": user.uid, "group": user.gid, "extra_groups": [], "cwd": "/"}
+    with _log_file(log_path) as output:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec,  # noqa: PLW1509 (the child only calls prctl before exec)
+            env=dict(env) if env is not None else None,
+            **identity,
+        )
+
+
+def stop_process(
+    record: ProcessRecord,
+    *,
+    first_signal: int,
+    grace: float,
+    popen: subprocess.Popen[bytes] | None = None,
+) -> bool:
+    """Stop a recorded process: ``first_signal``, then SIGKILL after ``grace`` seconds.
+
+    Args:
+        record: The process to stop; nothing is sent if its PID now belongs to another.
+        first_signal: The polite signal (SIGTERM, or SIGINT for PostgreSQL's fast shutdown).
+        grace: Seconds to wait for it to exit before SIGKILL.
+        popen: The Popen handle if this process started it, so the exit is reaped.
+
+    Returns:
+        True if it was running and has been stopped, False if it was already gone.
+    """
+    if not record.send_signal(first_signal):
+        _reap(popen)
+        return False
+    if not _wait_gone(record, popen, grace):
+        logger.info(
+            "PID %s still runs %.1f s after signal %s: SIGKILL",
+            record.pid,
+            grace,
+            signal.Signals(first_signal).name,
+        )
+        record.send_signal(signal.SIGKILL)
+        if not _wait_gone(record, popen, 5.0):
+            raise RuntimeError(f"PID {record.pid} survived SIGKILL for 5 s")
+    return True
+
+
+def _wait_gone(
+    record: ProcessRecord, popen: subprocess.Popen[bytes] | None, timeout: float
+) -> bool:
+    if popen is not None:
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    return poll_until(lambda: not record.is_running(), timeout=timeout)
+
+
+def _reap(popen: subprocess.Popen[bytes] | None) -> None:
+    if popen is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(1.0)
+
+
+@contextlib.contextmanager
+def _log_file(log_path: Path | None) -> Any:
+    if log_path is None:
+        yield subprocess.DEVNULL
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[bytes]
+    with open(log_path, "ab") as handle:
+        yield handle
+
+
+def _death_signal_setter(death_signal: int) -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    # Resolved here, in the parent: between fork and exec the child only makes the call.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+
+    return set_death_signal
+
+
+def current_user_is_root() -> bool:
+    """Tell whether this process runs as root (on POSIX)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
