@@ -7,7 +7,6 @@ import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import psutil
 from confluent_kafka import KafkaException
@@ -15,7 +14,13 @@ from confluent_kafka.admin import AdminClient
 
 from embedded_stack.errors import PortInUseError, StackError, StartupError
 from embedded_stack.net import ProbeResult, describe_port_holder, port_accepts
-from embedded_stack.processes import ProcessRecord, poll_until, spawn, stop_process
+from embedded_stack.processes import (
+    ProcessRecord,
+    StartStopContext,
+    poll_until,
+    spawn,
+    stop_process,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +78,7 @@ def broker_binary() -> str:
         raise StackError(f"no Tansu broker binary: {ex}") from ex
 
 
-class BrokerProcess:
+class BrokerProcess(StartStopContext):
     """A dedicated Tansu broker on a loopback port, with the faults chaos tests need.
 
     The broker keeps messages in memory only: :meth:`kill` and :meth:`restart` lose every
@@ -228,19 +233,6 @@ class BrokerProcess:
         """
         self.kill()
         self.start(timeout)
-
-    def __enter__(self) -> BrokerProcess:
-        """Start the broker."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the broker."""
-        self.stop()
 
     def _signal(self, signum: int) -> None:
         if self.record is None or not self.record.send_signal(signum):

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from types import TracebackType
+from typing import IO, Any, Self
 
 import psutil
 
@@ -257,3 +258,28 @@ def _death_signal_setter(death_signal: int) -> Callable[[], None] | None:
 def current_user_is_root() -> bool:
     """Tell whether this process runs as root (on POSIX)."""
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+class StartStopContext:
+    """Mixin: ``with thing:`` calls ``thing.start()`` and, on leaving, ``thing.stop()``."""
+
+    def start(self) -> Self:
+        """Start; subclasses implement it and return themselves."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop; subclasses implement it."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """Start."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop, also when the block failed."""
+        self.stop()

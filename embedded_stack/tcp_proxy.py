@@ -16,12 +16,17 @@ import sys
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from embedded_stack.errors import StartupError
 from embedded_stack.net import port_accepts
-from embedded_stack.processes import ProcessRecord, poll_until, spawn, stop_process
+from embedded_stack.processes import (
+    ProcessRecord,
+    StartStopContext,
+    poll_until,
+    spawn,
+    stop_process,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +34,7 @@ _CHUNK = 64 * 1024
 _CALL_TIMEOUT = 10.0
 
 
-class TcpProxy:
+class TcpProxy(StartStopContext):
     """Forward every TCP connection on ``listen_host:listen_port`` to a target.
 
     It runs an asyncio loop in a background thread of this process. :meth:`cut` closes the
@@ -139,19 +144,6 @@ class TcpProxy:
         self._call(self._close_all())
         self._end_loop()
 
-    def __enter__(self) -> TcpProxy:
-        """Start the proxy."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the proxy."""
-        self.stop()
-
     def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(_CALL_TIMEOUT)
@@ -233,7 +225,7 @@ async def _pump(
             transport.abort()
 
 
-class ProxyProcess:
+class ProxyProcess(StartStopContext):
     """Run ``python -m embedded_stack.proxy`` as a separate process and control it.
 
     The process obeys signals: SIGUSR1 cuts, SIGUSR2 restores, SIGTERM (or SIGINT) stops.
@@ -332,19 +324,6 @@ class ProxyProcess:
         """Send SIGTERM, then SIGKILL if the process is still there after 2 s."""
         if self.record is not None:
             stop_process(self.record, first_signal=signal.SIGTERM, grace=2.0, popen=self._popen)
-
-    def __enter__(self) -> ProxyProcess:
-        """Start the proxy process."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the proxy process."""
-        self.stop()
 
     def _accepts(self) -> bool:
         return port_accepts(self.listen_host, self.listen_port, 0.2)
