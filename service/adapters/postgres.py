@@ -33,7 +33,12 @@ class ConnectionPool:
     """
 
     def __init__(self, dsn: str, size: int, *, acquire_timeout: float = 5.0) -> None:
-        self._pool = psycopg2.pool.ThreadedConnectionPool(0, size, dsn, **connection_options())
+        # minconn = maxconn: psycopg2 closes every returned connection beyond minconn, so a
+        # smaller minimum would open a new connection (a backend and a SCRAM handshake,
+        # ~6 ms) for every request.
+        self._pool = psycopg2.pool.ThreadedConnectionPool(
+            size, size, dsn, **connection_options()
+        )
         self._slots = threading.BoundedSemaphore(size)
         self._acquire_timeout = acquire_timeout
 
