@@ -1,0 +1,324 @@
+"""Measure the raw limit of one order: one PostgreSQL transaction plus one produce-and-wait.
+
+No HTTP and no web framework: what is left is the floor a complete service cannot beat on
+this machine. The SQL is the service's own (``PostgresOrderRepository.add``) and so is the
+producer (``KafkaOrderEventPublisher``: acks=all, linger.ms=0, one delivery report awaited
+per message). Each thread keeps one open connection for the whole run, as a working pool
+would: connection set-up is not part of an order's cost.
+
+Two shapes, each repeated (median of the repeats is reported, as the project notes advise):
+
+- sequential: one thread, one connection;
+- threads: ``--threads`` threads (4), each with its own connection, one shared publisher.
+
+The events go to a topic of their own (``bench.raw-limit``, 3 partitions like the service's
+topics), so that a measurement does not fill ``order.created``.
+
+``--scenario phantom`` measures the floor of ``POST /chaos/phantom-event`` instead: INSERT,
+produce-and-wait, ROLLBACK, then a count of the order's rows on a second connection.
+
+Usage: ``python bench/raw_limit.py [--n 2000] [--threads 4] [--repeats 3] [--json PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # `python bench/raw_limit.py` puts bench/ on the path, not the repository root that
+    # holds the service's package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg2
+
+from service.adapters.event_json import encode_order_created
+from service.adapters.kafka import KafkaOrderEventPublisher, TopicSpec, ensure_topics
+from service.adapters.postgres import (
+    COUNT_ORDER_ROWS,
+    PostgresOrderRepository,
+    connection_options,
+)
+from service.domain.events import OrderCreated
+from service.domain.model import Order, OrderItem
+
+ORDER = "order"
+PHANTOM = "phantom"
+DEFAULT_DATABASE_URL = "postgresql://mars:mars@127.0.0.1:35432/orders_db"
+DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:39092"
+# A topic of its own, with the partitions of the service's topics (MARS_KAFKA_TOPIC_PARTITIONS):
+# the tens of thousands of events of a measurement stay out of order.created, whose reading
+# Tansu's in-memory storage slows down sharply once a partition holds >12,000 batches.
+DEFAULT_TOPIC = "bench.raw-limit"
+DEFAULT_PARTITIONS = 3
+# The same item as the README's example body, so the event has the same size (~300 bytes).
+_PRODUCT = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+_QUANTITY = 2
+_UNIT_PRICE = Decimal("149.95")
+_WARM_UP_OPS = 200
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The timings of one measured shape: latencies in ms and the throughput."""
+
+    ops: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    db_p50_ms: float
+    kafka_p50_ms: float
+
+    @property
+    def per_second(self) -> float:
+        """Return the operations per second."""
+        return self.ops / self.seconds
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The median over the repeats of one shape (sequential, or N threads)."""
+
+    threads: int
+    p50_ms: float
+    p95_ms: float
+    per_second: float
+    db_p50_ms: float
+    kafka_p50_ms: float
+    repeats: list[dict]
+
+
+@dataclass(frozen=True)
+class RawLimit:
+    """The raw limit measured in one run."""
+
+    scenario: str
+    n: int
+    event_bytes: int
+    orders_total: int
+    sequential: Shape
+    threaded: Shape
+
+
+class _Worker:
+    """One thread's connection and the operation it times."""
+
+    def __init__(
+        self, database_url: str, publisher: KafkaOrderEventPublisher, scenario: str
+    ) -> None:
+        self._conn = psycopg2.connect(database_url, **connection_options())
+        self._repository = PostgresOrderRepository(self._conn)
+        self._publisher = publisher
+        self._phantom = scenario == PHANTOM
+        # The phantom boundary counts the rows on a second connection (ChaosService).
+        self._check_conn = (
+            psycopg2.connect(database_url, **connection_options()) if self._phantom else None
+        )
+
+    def run(self, order: Order, event: OrderCreated) -> tuple[int, int]:
+        """Do one order; return its total time and the time spent publishing, in ns."""
+        start = time.perf_counter_ns()
+        self._repository.add(order)
+        if not self._phantom:
+            self._conn.commit()
+        published = time.perf_counter_ns()
+        self._publisher.publish(event)
+        publish_ns = time.perf_counter_ns() - published
+        if self._phantom:
+            self._conn.rollback()
+            with self._check_conn.cursor() as cursor:
+                cursor.execute(COUNT_ORDER_ROWS, (str(order.id),))
+                cursor.fetchone()
+            self._check_conn.commit()
+        return time.perf_counter_ns() - start, publish_ns
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._conn.close()
+        if self._check_conn is not None:
+            self._check_conn.close()
+
+
+def new_orders(count: int, customer_id: uuid.UUID) -> list[tuple[Order, OrderCreated]]:
+    """Build orders and their events before the clock starts (their ids must be unique)."""
+    now = datetime.now(UTC)
+    item = OrderItem(_PRODUCT, _QUANTITY, _UNIT_PRICE)
+    orders = []
+    for _ in range(count):
+        order = Order.place(uuid.uuid4(), customer_id, (item,), now)
+        orders.append((order, OrderCreated.of(order, uuid.uuid4(), now)))
+    return orders
+
+
+def _percentile(sorted_values: Sequence[float], percent: float) -> float:
+    # Nearest rank, the definition wrk's own percentiles use.
+    rank = max(1, round(percent / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def _sample(timings: list[tuple[int, int]], seconds: float) -> Sample:
+    totals = sorted(total / 1e6 for total, _ in timings)
+    db = sorted((total - publish) / 1e6 for total, publish in timings)
+    kafka = sorted(publish / 1e6 for _, publish in timings)
+    return Sample(
+        ops=len(timings),
+        seconds=seconds,
+        p50_ms=_percentile(totals, 50),
+        p95_ms=_percentile(totals, 95),
+        db_p50_ms=_percentile(db, 50),
+        kafka_p50_ms=_percentile(kafka, 50),
+    )
+
+
+def _run_threads(workers: list[_Worker], orders: list[tuple[Order, OrderCreated]]) -> Sample:
+    """Split ``orders`` over the workers, start them together, time the whole batch."""
+    batches = [orders[index :: len(workers)] for index in range(len(workers))]
+    timings: list[list[tuple[int, int]]] = [[] for _ in workers]
+    start_line = threading.Barrier(len(workers) + 1)
+
+    def work(index: int) -> None:
+        start_line.wait()
+        record = timings[index].append
+        run = workers[index].run
+        for order, event in batches[index]:
+            record(run(order, event))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    return _sample([t for batch in timings for t in batch], seconds)
+
+
+def _median_shape(threads: int, samples: list[Sample]) -> Shape:
+    def median(pick: Callable[[Sample], float]) -> float:
+        return statistics.median(pick(s) for s in samples)
+
+    return Shape(
+        threads=threads,
+        p50_ms=median(lambda s: s.p50_ms),
+        p95_ms=median(lambda s: s.p95_ms),
+        per_second=median(lambda s: s.per_second),
+        db_p50_ms=median(lambda s: s.db_p50_ms),
+        kafka_p50_ms=median(lambda s: s.kafka_p50_ms),
+        repeats=[{**asdict(s), "per_second": s.per_second} for s in samples],
+    )
+
+
+def measure(
+    database_url: str,
+    bootstrap_servers: str,
+    *,
+    n: int = 2000,
+    threads: int = 4,
+    repeats: int = 3,
+    scenario: str = ORDER,
+    topic: str = DEFAULT_TOPIC,
+) -> RawLimit:
+    """Measure the raw limit: sequential, then ``threads`` threads; median of ``repeats``.
+
+    Args:
+        database_url: The PostgreSQL the service uses (its tables must exist).
+        bootstrap_servers: The Kafka brokers.
+        n: Orders per sequential repeat; the threaded repeats do ``2 * n`` so each of their
+            runs lasts long enough to be stable.
+        threads: Threads of the threaded shape (own connection each, one publisher).
+        repeats: Repeats of each shape.
+        scenario: ``order`` (commit) or ``phantom`` (rollback, then a count on another
+            connection).
+        topic: Where the events go; created with 3 partitions if missing.
+
+    Returns:
+        The medians, with every repeat kept for the record.
+    """
+    # Rows of the run are recognisable afterwards by their customer.
+    customer_id = uuid.uuid4()
+    ensure_topics(bootstrap_servers, [TopicSpec(topic, DEFAULT_PARTITIONS)])
+    publisher = KafkaOrderEventPublisher(
+        bootstrap_servers, timeout_ms=5000, linger_ms=0, topic=topic
+    )
+    workers = [_Worker(database_url, publisher, scenario) for _ in range(threads)]
+    try:
+        warm_up = new_orders(_WARM_UP_OPS, customer_id)
+        _run_threads(workers[:1], warm_up)
+        _run_threads(workers, new_orders(_WARM_UP_OPS, customer_id))
+        sequential, threaded = [], []
+        for _ in range(repeats):
+            sequential.append(_run_threads(workers[:1], new_orders(n, customer_id)))
+            threaded.append(_run_threads(workers, new_orders(2 * n, customer_id)))
+    finally:
+        for worker in workers:
+            worker.close()
+        publisher.close()
+    return RawLimit(
+        scenario=scenario,
+        n=n,
+        event_bytes=len(encode_order_created(warm_up[0][1])),
+        # Warm-ups included: what the run's CPU figures divide by.
+        orders_total=2 * _WARM_UP_OPS + repeats * 3 * n,
+        sequential=_median_shape(1, sequential),
+        threaded=_median_shape(threads, threaded),
+    )
+
+
+def describe(raw: RawLimit) -> str:
+    """Return the result as a few lines for people."""
+    lines = [f"raw limit ({raw.scenario}), event {raw.event_bytes} bytes, median of repeats:"]
+    for shape in (raw.sequential, raw.threaded):
+        lines.append(
+            f"  {shape.threads} thread(s): p50 {shape.p50_ms:.3f} ms, p95 {shape.p95_ms:.3f} ms, "
+            f"{shape.per_second:,.0f}/s (database p50 {shape.db_p50_ms:.3f} ms, "
+            f"Kafka p50 {shape.kafka_p50_ms:.3f} ms)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options, measure, print (and write JSON if asked)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("MARS_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("MARS_KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP_SERVERS),
+    )
+    parser.add_argument("--n", type=int, default=2000, help="orders per sequential repeat")
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scenario", choices=[ORDER, PHANTOM], default=ORDER)
+    parser.add_argument("--topic", default=DEFAULT_TOPIC, help="created if missing")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    raw = measure(
+        args.database_url,
+        args.bootstrap_servers,
+        n=args.n,
+        threads=args.threads,
+        repeats=args.repeats,
+        scenario=args.scenario,
+        topic=args.topic,
+    )
+    print(describe(raw))
+    if args.json:
+        args.json.write_text(json.dumps(asdict(raw), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
