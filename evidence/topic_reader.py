@@ -11,7 +11,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    TopicPartition,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class Record:
     key: str | None
     value: dict | None
     raw: bytes | None
+    timestamp_ms: int | None = None
 
 
 class TopicReader:
@@ -68,8 +75,8 @@ class TopicReader:
                 "group.id": f"topic-reader-{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
-            # An empty partition answers at once instead of after the default 500 ms.
-            "fetch.wait.max.ms": 10,
+                # An empty partition answers at once instead of after the default 500 ms.
+                "fetch.wait.max.ms": 10,
                 "auto.offset.reset": "earliest",
             }
         )
@@ -103,9 +110,20 @@ class TopicReader:
 
 def _record(message) -> Record:
     raw = message.value()
+    # A shared topic may hold anything; only JSON objects count as events.
     try:
         value = json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
         value = None
     key = message.key()
-    return Record(message.partition(), message.offset(), key.decode() if key else None, value, raw)
+    timestamp_type, timestamp_ms = message.timestamp()
+    return Record(
+        message.partition(),
+        message.offset(),
+        key.decode(errors="replace") if key else None,
+        value,
+        raw,
+        timestamp_ms if timestamp_type != TIMESTAMP_NOT_AVAILABLE else None,
+    )

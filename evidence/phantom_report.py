@@ -1,0 +1,228 @@
+"""Render a phantom-event run: the seed's Markdown report, and the same tables as HTML."""
+
+from __future__ import annotations
+
+from html import escape
+
+from evidence.phantom_proof import CONFIRMED, PhantomRun
+
+_ROOT_CAUSE = """\
+`PhantomEventChaosInterceptor` (the counterpart of the seed's `@Around` aspect) wraps
+`ChaosOrderExecutor.execute()` and raises `PhantomEventSimulationException` AFTER the
+create-order use case published `order.created` and waited for the broker's delivery
+report, but BEFORE `ChaosService`, the transaction boundary, commits. PostgreSQL rolls the
+order back; the Kafka produce is not part of the database transaction: the event is
+already on the broker."""
+
+_WHAT_IT_PROVES = """\
+1. A Kafka produce is fire-and-forget from the database transaction's point of view
+2. The database transaction only protects PostgreSQL: Kafka is outside the boundary
+3. Any failure between publish() and commit creates a phantom event
+4. The Transactional Outbox pattern prevents this by writing the event to an outbox TABLE
+   (same database transaction) and relaying it to Kafka asynchronously"""
+
+
+def proof_lines(run: PhantomRun) -> list[tuple[str, str]]:
+    """Return the seed's step-8 proof as label/value pairs."""
+    kafka_after = (
+        None
+        if run.kafka_before is None or run.kafka_new_events is None
+        else run.kafka_before + run.kafka_new_events
+    )
+    return [
+        ("DB orders before", _v(run.db_before)),
+        ("DB orders after", _v(run.db_after)),
+        ("DB delta", f"{_signed(run.db_delta)} (expected: 0)"),
+        ("Kafka events before", _v(run.kafka_before)),
+        ("Kafka events after", _v(kafka_after)),
+        ("Kafka delta", f"{_signed(run.kafka_new_events)} (expected: {len(run.attempts)})"),
+        ("Phantom order ids", ", ".join(run.order_ids[:5]) + _more(run.order_ids, 5)),
+        ("Exists in DB", "NO (rolled back)" if run.own_rows == 0 else "YES — see the checks"),
+        (
+            "Exists in Kafka",
+            "YES (published before the rollback)"
+            if run.attempts and all(a.event_found for a in run.attempts)
+            else "NO — see the checks",
+        ),
+    ]
+
+
+def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
+    """Return the seed's "Chaos Test Report Template", every bracket filled from the run."""
+    verdict, reasons = run.verdict()
+    checks = run.checks()
+    lines = [
+        "## Phantom Event Chaos Test Report",
+        "",
+        "**Scenario:** Phantom Event (the chaos interceptor forces a DB rollback after the "
+        "Kafka publish)  ",
+        f"**Date:** {run.started_at.isoformat(timespec='seconds')}  ",
+        f"**Profile:** {profile}  ",
+        f"**Infrastructure:** {run.infrastructure}, App on port {app_port}",
+        "",
+        "### Timeline",
+        "1. Infrastructure verified healthy",
+        f"2. Application started with MARS_PROFILES_ACTIVE={profile}",
+        f"3. Baseline recorded: DB={_v(run.db_before)} orders, Kafka={_v(run.kafka_before)} events",
+        f"4. POST /chaos/phantom-event executed {len(run.attempts)} time(s)",
+        "5. Inconsistency verified: "
+        + (
+            "DB unchanged, Kafka increased"
+            if verdict == CONFIRMED
+            else "NOT as expected — " + "; ".join(reasons[:3])
+        ),
+        "",
+        "### Results",
+        "| Check | Expected | Actual | Status |",
+        "|-------|----------|--------|--------|",
+        *(f"| {c.name} | {c.expected} | {c.actual} | {c.status} |" for c in checks),
+        "",
+        *(f"- {c.name}: {c.note}" for c in checks if c.note),
+        "",
+        "### Proof",
+        "| | |",
+        "|---|---|",
+        *(f"| {label} | {value} |" for label, value in proof_lines(run)),
+        "",
+        "### Evidence per phantom order",
+        "| # | orderId | HTTP | event (partition/offset) | rows in DB | SQL |",
+        "|---|---------|------|--------------------------|------------|-----|",
+        *(
+            f"| {n} | {a.order_id} | {a.status_code} | {_where(a)} | {_v(a.rows_found)} "
+            f"| `{a.query or 'not run'}` |"
+            for n, a in enumerate(run.attempts, 1)
+        ),
+        "",
+        "### Inconsistency Detected?",
+        "YES — Kafka has event for order that does NOT exist in PostgreSQL"
+        if verdict == CONFIRMED
+        else "NO — " + "; ".join(reasons),
+        "",
+        "### Root Cause",
+        _ROOT_CAUSE,
+        "",
+        "### What This Proves",
+        _WHAT_IT_PROVES,
+        "",
+        "### Conclusion",
+        f"{CONFIRMED} — Dual Write failure demonstrated successfully"
+        if verdict == CONFIRMED
+        else f"{verdict} — " + "; ".join(reasons),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def html_proof(run: PhantomRun) -> str:
+    """Return the proof table and the chart comparing the two deltas, as HTML."""
+    verdict, reasons = run.verdict()
+    colour = "#1a7f37" if verdict == CONFIRMED else "#cf222e"
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{escape(label)}</th><td>{escape(value)}</td></tr>"
+        for label, value in proof_lines(run)
+    )
+    why = "".join(f"<li>{escape(r)}</li>" for r in reasons)
+    return (
+        "<h3>DUAL WRITE FAILURE: PHANTOM EVENT PROOF</h3>"
+        f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{rows}</table>"
+        f"<p style='font-size:1.3em;font-weight:bold;color:{colour}'>RESULT: {verdict}</p>"
+        + (f"<ul>{why}</ul>" if why else "")
+        + delta_chart(run)
+    )
+
+
+def html_results(run: PhantomRun) -> str:
+    """Return the seed's results table as HTML, PASS in green and FAIL in red."""
+    body = "".join(
+        "<tr>"
+        f"<td>{escape(c.name)}</td><td>{escape(c.expected)}</td><td>{escape(c.actual)}</td>"
+        f"<td style='font-weight:bold;color:{'#1a7f37' if c.passed else '#cf222e'}'>"
+        f"{c.status}</td><td>{escape(c.note)}</td></tr>"
+        for c in run.checks()
+    )
+    return (
+        "<h3>Results</h3><table border='1' cellpadding='4' style='border-collapse:collapse'>"
+        "<tr><th>Check</th><th>Expected</th><th>Actual</th><th>Status</th><th>Note</th></tr>"
+        f"{body}</table>"
+    )
+
+
+def html_evidence(run: PhantomRun, limit: int = 200) -> str:
+    """Return the evidence for each phantom order as an HTML table (the first ``limit``)."""
+    body = "".join(
+        f"<tr><td>{n}</td><td><code>{escape(a.order_id)}</code></td><td>{a.status_code}</td>"
+        f"<td>{escape(_where(a))}</td><td>{escape(_v(a.rows_found))}</td>"
+        f"<td><code>{escape(a.query or 'not run')}</code></td></tr>"
+        for n, a in enumerate(run.attempts[:limit], 1)
+    )
+    more = (
+        f"<p>… and {len(run.attempts) - limit} more in the Markdown report.</p>"
+        if len(run.attempts) > limit
+        else ""
+    )
+    return (
+        "<h3>Evidence per phantom order</h3>"
+        "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
+        "<tr><th>#</th><th>orderId</th><th>HTTP</th><th>event partition/offset</th>"
+        f"<th>rows in DB</th><th>SQL</th></tr>{body}</table>{more}"
+    )
+
+
+def delta_chart(run: PhantomRun) -> str:
+    """Return a small SVG bar chart: the DB delta against the Kafka delta, this run's part solid."""
+    expected = len(run.attempts)
+    bars = [
+        ("DB delta", run.own_rows or 0, max((run.db_delta or 0) - (run.own_rows or 0), 0)),
+        (
+            "Kafka delta",
+            run.kafka_own_events or 0,
+            max((run.kafka_new_events or 0) - (run.kafka_own_events or 0), 0),
+        ),
+    ]
+    top = max([expected, 1, *(own + other for _, own, other in bars)])
+    width, height, left = 360, 40 * len(bars) + 40, 90
+    scale = (width - left - 60) / top
+    parts = []
+    for row, (label, own, other) in enumerate(bars):
+        y = 20 + row * 40
+        own_w, other_w = own * scale, other * scale
+        parts.append(f"<text x='0' y='{y + 16}' font-size='13'>{label}</text>")
+        parts.append(f"<rect x='{left}' y='{y}' width='{own_w:.1f}' height='22' fill='#0969da'/>")
+        parts.append(
+            f"<rect x='{left + own_w:.1f}' y='{y}' width='{other_w:.1f}' height='22' "
+            "fill='#0969da' fill-opacity='0.3'/>"
+        )
+        parts.append(
+            f"<text x='{left + own_w + other_w + 6:.1f}' y='{y + 16}' font-size='13'>"
+            f"{own + other:+d}{f' ({other} others)' if other else ''}</text>"
+        )
+    parts.append(
+        f"<text x='{left}' y='{height - 4}' font-size='11' fill='#57606a'>"
+        f"solid: this run's phantom orders; pale: other clients. Expected DB +0, "
+        f"Kafka +{expected}</text>"
+    )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width + 120}' height='{height}'>"
+        + "".join(parts)
+        + "</svg>"
+    )
+
+
+def _where(attempt) -> str:
+    if attempt.event_found is None:
+        return "not checked"
+    if not attempt.event_found:
+        return "NOT FOUND"
+    return f"{attempt.event_partition}/{attempt.event_offset}"
+
+
+def _v(value: object) -> str:
+    return "not measured" if value is None else str(value)
+
+
+def _signed(value: int | None) -> str:
+    return "not measured" if value is None else f"{value:+d}"
+
+
+def _more(items: list, shown: int) -> str:
+    return f" … (+{len(items) - shown} more)" if len(items) > shown else ""

@@ -1,0 +1,146 @@
+"""The phantom-event proof: checks and verdict computed from measured values only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from evidence.phantom_proof import CONFIRMED, UNEXPECTED, PhantomAttempt, PhantomRun
+from evidence.phantom_report import delta_chart, html_proof, html_results, markdown_report
+
+
+def attempt(order_id: str = "o-1", **changes) -> PhantomAttempt:
+    values = {
+        "status_code": 200,
+        "order_id": order_id,
+        "exists_in_db": False,
+        "event_sent_to_kafka": True,
+        "db_rolled_back": True,
+        "rows_found": 0,
+        "query": f"SELECT ... WHERE id = '{order_id}'",
+        "event_found": True,
+        "event_partition": 1,
+        "event_offset": 7,
+    }
+    values.update(changes)
+    return PhantomAttempt(**values)
+
+
+def confirmed_run(**changes) -> PhantomRun:
+    values = {
+        "started_at": datetime(2026, 11, 24, tzinfo=UTC),
+        "infrastructure": "PostgreSQL UP (started), Kafka UP (started)",
+        "iterations": 2,
+        "db_before": 10,
+        "db_after": 10,
+        "kafka_before": 5,
+        "kafka_new_events": 2,
+        "kafka_own_events": 2,
+        "attempts": [attempt("o-1"), attempt("o-2")],
+        "normal_status": 201,
+        "normal_order_id": "n-1",
+        "normal_rows": 1,
+        "normal_event_found": True,
+    }
+    values.update(changes)
+    return PhantomRun(**values)
+
+
+def statuses(run: PhantomRun) -> dict[str, str]:
+    return {check.name: check.status for check in run.checks()}
+
+
+def test_a_clean_run_passes_all_ten_checks_and_is_confirmed():
+    run = confirmed_run()
+
+    assert list(statuses(run).values()) == ["PASS"] * 10
+    assert run.verdict() == (CONFIRMED, [])
+
+
+def test_an_order_that_survived_the_rollback_is_unexpected_and_named():
+    run = confirmed_run(attempts=[attempt("o-1"), attempt("o-2", rows_found=1)], db_after=11)
+
+    verdict, reasons = run.verdict()
+
+    assert verdict == UNEXPECTED
+    assert any("o-2" in reason and "rollback did not happen" in reason for reason in reasons)
+    assert statuses(run)["DB: phantom order NOT found"] == "FAIL"
+    assert statuses(run)["DB count unchanged"] == "FAIL"
+
+
+def test_a_missing_event_is_unexpected_and_named():
+    run = confirmed_run(
+        attempts=[attempt("o-1"), attempt("o-2", event_found=False)],
+        kafka_own_events=1,
+        kafka_new_events=1,
+    )
+
+    verdict, reasons = run.verdict()
+
+    assert verdict == UNEXPECTED
+    assert any("o-2" in reason and "NO event" in reason for reason in reasons)
+    assert statuses(run)["Kafka: phantom event found"] == "FAIL"
+    assert statuses(run)["Kafka count increased"] == "FAIL"
+
+
+def test_other_clients_move_the_global_counts_without_breaking_the_verdict():
+    run = confirmed_run(db_after=13, kafka_new_events=9)
+
+    checks = {check.name: check for check in run.checks()}
+
+    assert run.verdict()[0] == CONFIRMED
+    assert checks["DB count unchanged"].passed
+    assert "other clients" in checks["DB count unchanged"].note
+    assert checks["Kafka count increased"].passed
+    assert "7 from other producers" in checks["Kafka count increased"].note
+
+
+def test_report_flags_are_judged_from_the_answers_not_assumed():
+    run = confirmed_run(
+        attempts=[attempt("o-1"), attempt("o-2", event_sent_to_kafka=False, exists_in_db=None)]
+    )
+
+    checks = {check.name: check for check in run.checks()}
+
+    assert checks["Report: eventSentToKafka"].actual == "true ×1, false ×1"
+    assert not checks["Report: eventSentToKafka"].passed
+    assert not checks["Report: existsInDb"].passed
+    assert "missing" in checks["Report: existsInDb"].actual
+
+
+def test_unmeasured_values_fail_instead_of_passing():
+    run = PhantomRun(started_at=datetime.now(UTC), attempts=[attempt(rows_found=None)])
+
+    assert run.verdict()[0] == UNEXPECTED
+    assert statuses(run)["DB count unchanged"] == "FAIL"
+    assert statuses(run)["Normal POST /orders works"] == "FAIL"
+
+
+def test_markdown_report_fills_every_bracket_of_the_template():
+    text = markdown_report(confirmed_run(), profile="chaos", app_port="8082")
+
+    assert "[" not in text.replace("[ ]", "")
+    assert "Baseline recorded: DB=10 orders, Kafka=5 events" in text
+    assert "POST /chaos/phantom-event executed 2 time(s)" in text
+    assert "| Kafka count increased | +2 | +2 | PASS |" in text
+    assert "| DB count unchanged | 10 | 10 | PASS |" in text
+    assert "PHANTOM EVENT CONFIRMED — Dual Write failure demonstrated successfully" in text
+    assert "App on port 8082" in text
+
+
+def test_markdown_report_of_a_failed_run_says_what_broke():
+    run = confirmed_run(attempts=[attempt("o-1", rows_found=1)])
+
+    text = markdown_report(run, profile="chaos", app_port="8082")
+
+    assert "UNEXPECTED — order o-1 HAS 1 row(s) in PostgreSQL" in text
+    assert "| DB: phantom order NOT found | 0 rows | 1 rows (1 orders queried) | FAIL |" in text
+
+
+def test_html_tables_and_chart_show_the_measured_values():
+    run = confirmed_run(kafka_new_events=5)
+
+    proof, results, chart = html_proof(run), html_results(run), delta_chart(run)
+
+    assert "RESULT: PHANTOM EVENT CONFIRMED" in proof
+    assert "<svg" in chart and "+5 (3 others)" in chart
+    assert results.count(">PASS<") == 10

@@ -1,0 +1,100 @@
+"""The pure parts of the acceptance suite's keyword libraries."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+LIBRARIES = Path(__file__).parents[2] / "resources" / "libraries"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, LIBRARIES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def phantom_answer(order_id: str, **changes) -> dict:
+    return {
+        "orderId": order_id,
+        "existsInDb": False,
+        "eventSentToKafka": True,
+        "dbRolledBack": True,
+        "kafkaPartition": 0,
+        "kafkaOffset": 3,
+        **changes,
+    }
+
+
+def event(order_id: str, offset: int, timestamp: str = "2026-11-24T00:00:00.000+00:00") -> dict:
+    return {
+        "partition": 0,
+        "offset": offset,
+        "key": order_id,
+        "value": {"orderId": order_id},
+        "timestamp": timestamp,
+    }
+
+
+def test_requirements_check_names_a_package_at_the_wrong_version(tmp_path):
+    (tmp_path / "requirements.txt").write_text("pytest==0.0.1\n# a comment\n-e .\n")
+    application = load("Application")(str(tmp_path))
+
+    with pytest.raises(AssertionError, match=r"pytest .* is installed, 0.0.1 is pinned"):
+        application.installed_packages_should_match_requirements()
+
+
+def test_requirements_check_counts_the_pins_it_checked(tmp_path):
+    (tmp_path / "requirements.txt").write_text(f"pytest=={pytest.__version__}\n")
+    application = load("Application")(str(tmp_path))
+
+    assert application.installed_packages_should_match_requirements() == 1
+
+
+def test_port_of_a_url():
+    application = load("Application")()
+
+    assert application.port_of("http://127.0.0.1:8082") == 8082
+    assert application.port_of("https://staging.example") == 443
+
+
+def test_chaos_report_matches_events_to_phantom_orders_and_judges_the_run():
+    report = load("ChaosReport")()
+    report.start_phantom_event_run(iterations=2)
+    report.record_baseline(10, 4)
+    for order_id in ("a", "b"):
+        report.record_phantom_attempt(200, phantom_answer(order_id))
+        report.record_database_rows(order_id, 0, "SELECT id FROM orders WHERE id = %s")
+    report.record_database_count_after(12)
+    report.record_kafka_events([event("a", 4), event("someone-else", 5), event("b", 6)])
+
+    report.check_should_pass("Kafka count increased")
+    report.check_should_pass("DB count unchanged")
+    with pytest.raises(AssertionError, match="Normal POST /orders works: expected 201"):
+        report.check_should_pass("Normal POST /orders works")
+    assert report._run.attempts[1].query == "SELECT id FROM orders WHERE id = 'b'"
+
+
+def test_latest_event_of_another_client_is_explained_not_failed():
+    report = load("ChaosReport")()
+    report.record_phantom_attempt(200, phantom_answer("a"))
+    report.record_kafka_events(
+        [
+            event("a", 1, "2026-11-24T00:00:01.000+00:00"),
+            event("other", 2, "2026-11-24T00:00:02.000+00:00"),
+        ]
+    )
+
+    report.latest_event_should_match_the_last_phantom_order()
+
+
+def test_an_answer_without_order_id_fails_the_attempt():
+    report = load("ChaosReport")()
+
+    with pytest.raises(AssertionError, match="HTTP 500 without an orderId"):
+        report.record_phantom_attempt(500, {"title": "Internal error"})
