@@ -187,9 +187,10 @@ class PhantomRun:
                 if own == 0
                 else f"{own} row(s) belong to this run's phantom orders"
             )
-        return Check(
-            "DB count unchanged", _shown(self.db_before), _shown(self.db_after), passed, note
-        )
+        actual = _shown(self.db_after)
+        if delta and own is not None:
+            actual += f" ({own:+d} this run, {delta - own:+d} others)"
+        return Check("DB count unchanged", _shown(self.db_before), actual, passed, note)
 
     def _kafka_count_check(self) -> Check:
         expected = len(self.attempts)
@@ -201,7 +202,10 @@ class PhantomRun:
                 f"{new} events arrived since the baseline: {own} for this run's phantom orders, "
                 f"{new - own} from other producers"
             )
-        return Check("Kafka count increased", f"+{expected}", f"+{_shown(new)}", passed, note)
+        actual = f"+{_shown(new)}"
+        if note:
+            actual += f" (+{own} this run, +{new - own} others)"
+        return Check("Kafka count increased", f"+{expected}", actual, passed, note)
 
 
 def _tally(values: Counter) -> str:

@@ -92,6 +92,8 @@ def test_other_clients_move_the_global_counts_without_breaking_the_verdict():
     assert "other clients" in checks["DB count unchanged"].note
     assert checks["Kafka count increased"].passed
     assert "7 from other producers" in checks["Kafka count increased"].note
+    assert checks["DB count unchanged"].actual == "13 (+0 this run, +3 others)"
+    assert checks["Kafka count increased"].actual == "+9 (+2 this run, +7 others)"
 
 
 def test_report_flags_are_judged_from_the_answers_not_assumed():
