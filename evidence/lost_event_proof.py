@@ -1,0 +1,93 @@
+"""The lost-event proof: each order's fate, judged by reading the topic after the fault.
+
+A publish that failed is not yet a lost event. Against a paused broker the publish times
+out and the event still arrives later; only the topic, read after the fault healed and
+after the producer gave up on the message, says whether it arrived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+DELIVERED = "delivered"
+LOST = "lost"
+INDETERMINATE = "indeterminate"
+
+CONFIRMED = "LOST EVENT CONFIRMED"
+NO_LOSS = "NO LOST EVENT"
+UNEXPECTED = "UNEXPECTED"
+
+
+@dataclass
+class PlacedOrder:
+    """One ``POST /orders`` of the run and what was observed about it."""
+
+    order_id: str
+    phase: str
+    status_code: int
+    seconds: float
+    service_logged_loss: bool | None = None
+    rows: int | None = None
+    fate: str | None = None
+    where: str = ""
+    fate_note: str = ""
+
+
+@dataclass
+class LostEventRun:
+    """Everything one lost-event run measured."""
+
+    started_at: datetime
+    mode: str
+    fault: str
+    orders: list[PlacedOrder] = field(default_factory=list)
+    health_during_fault: str | None = None
+    health_after_fault: str | None = None
+    healed_after_seconds: float | None = None
+    delivery_bound_seconds: float | None = None
+    delivery_delays: list[float] = field(default_factory=list)
+
+    def in_phase(self, phase: str) -> list[PlacedOrder]:
+        """Return the orders placed in one phase (baseline, outage, after, paused)."""
+        return [o for o in self.orders if o.phase == phase]
+
+    def tally(self, phase: str | None = None) -> dict[str, int]:
+        """Count the fates, of every order or of one phase."""
+        orders = self.orders if phase is None else self.in_phase(phase)
+        counts = {DELIVERED: 0, LOST: 0, INDETERMINATE: 0}
+        for order in orders:
+            counts[order.fate or INDETERMINATE] += 1
+        return counts
+
+    def verdict(self, *, expect_loss: bool) -> tuple[str, list[str]]:
+        """Judge the run.
+
+        With ``expect_loss`` (dual write), every order placed while the broker was
+        unreachable must be committed and lost, and the orders before and after it
+        delivered. Without it (outbox), every committed order must be delivered.
+        """
+        reasons = []
+        for order in self.orders:
+            if order.status_code != 201:
+                reasons.append(
+                    f"order {order.order_id} ({order.phase}) got HTTP {order.status_code}"
+                )
+            if not order.rows:
+                reasons.append(f"order {order.order_id} ({order.phase}) is not in the database")
+            if order.fate in (None, INDETERMINATE):
+                reasons.append(
+                    f"order {order.order_id} ({order.phase}) is indeterminate: {order.fate_note}"
+                )
+        outage = self.in_phase("outage")
+        if not outage:
+            reasons.append("no order was placed during the outage")
+        for order in self.orders:
+            wanted = LOST if expect_loss and order.phase == "outage" else DELIVERED
+            if order.fate in (DELIVERED, LOST) and order.fate != wanted:
+                reasons.append(
+                    f"order {order.order_id} ({order.phase}) was {order.fate}, expected {wanted}"
+                )
+        if reasons:
+            return UNEXPECTED, reasons
+        return (CONFIRMED if expect_loss else NO_LOSS), []
