@@ -53,7 +53,8 @@ Phantom Events Are Present In Kafka
 
 Side By Side Proof Confirms The Phantom Event
     [Tags]    seed-step-8
-    Side By Side Proof Should Confirm The Phantom Event
+    ${verdict}=    Side By Side Proof Should Hold
+    Should Be Equal    ${verdict}    PHANTOM EVENT CONFIRMED
 
 Normal Orders Still Work
     [Tags]    seed-step-9

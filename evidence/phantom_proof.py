@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 CONFIRMED = "PHANTOM EVENT CONFIRMED"
+NO_PHANTOM = "NO PHANTOM EVENT"
 UNEXPECTED = "UNEXPECTED"
 
 
@@ -66,6 +67,8 @@ class PhantomRun:
     normal_order_id: str | None = None
     normal_rows: int | None = None
     normal_event_found: bool | None = None
+    # Dual write produces the phantom event; the Transactional Outbox must not.
+    expect_phantom: bool = True
 
     @property
     def order_ids(self) -> list[str]:
@@ -90,7 +93,12 @@ class PhantomRun:
         return [
             self._endpoint_check(),
             self._flag_check("Report: existsInDb", "false", "exists_in_db", False),
-            self._flag_check("Report: eventSentToKafka", "true", "event_sent_to_kafka", True),
+            self._flag_check(
+                "Report: eventSentToKafka",
+                "true" if self.expect_phantom else "false",
+                "event_sent_to_kafka",
+                self.expect_phantom,
+            ),
             self._flag_check("Report: dbRolledBack", "true", "db_rolled_back", True),
             self._rows_check(),
             self._events_check(),
@@ -114,32 +122,43 @@ class PhantomRun:
     def verdict(self) -> tuple[str, list[str]]:
         """Return the verdict and, when unexpected, why: the proof's checks that broke.
 
-        The phantom event is confirmed when every phantom order has no row in the database
-        and an event on the topic. Global counts are shown, not judged: on shared
+        Dual write: the phantom event is confirmed when every phantom order has no row in
+        the database and an event on the topic. Outbox: no phantom event when every
+        rolled-back order has neither. Global counts are shown, not judged: on shared
         infrastructure other clients move them.
         """
         reasons = []
         if not self.attempts:
             reasons.append("no phantom event was triggered")
         for attempt in self.attempts:
-            if attempt.status_code != 200:
-                reasons.append(f"POST /chaos/phantom-event answered {attempt.status_code}")
-            if attempt.rows_found is None:
-                reasons.append(f"order {attempt.order_id} was not looked up in the database")
-            elif attempt.rows_found:
-                reasons.append(
-                    f"order {attempt.order_id} HAS {attempt.rows_found} row(s) in PostgreSQL: "
-                    "the rollback did not happen"
-                )
-            if attempt.event_found is None:
-                reasons.append(f"order {attempt.order_id} was not looked up in Kafka")
-            elif not attempt.event_found:
-                reasons.append(
-                    f"order {attempt.order_id} has NO event on the topic: nothing was published"
-                )
+            reasons.extend(self._attempt_problems(attempt))
         if reasons:
             return UNEXPECTED, reasons
-        return CONFIRMED, []
+        return (CONFIRMED if self.expect_phantom else NO_PHANTOM), []
+
+    def _attempt_problems(self, attempt: PhantomAttempt) -> list[str]:
+        problems = []
+        if attempt.status_code != 200:
+            problems.append(f"POST /chaos/phantom-event answered {attempt.status_code}")
+        if attempt.rows_found is None:
+            problems.append(f"order {attempt.order_id} was not looked up in the database")
+        elif attempt.rows_found:
+            problems.append(
+                f"order {attempt.order_id} HAS {attempt.rows_found} row(s) in PostgreSQL: "
+                "the rollback did not happen"
+            )
+        if attempt.event_found is None:
+            problems.append(f"order {attempt.order_id} was not looked up in Kafka")
+        elif self.expect_phantom and not attempt.event_found:
+            problems.append(
+                f"order {attempt.order_id} has NO event on the topic: nothing was published"
+            )
+        elif not self.expect_phantom and attempt.event_found:
+            problems.append(
+                f"order {attempt.order_id} HAS an event on the topic (partition "
+                f"{attempt.event_partition}, offset {attempt.event_offset}): a phantom event"
+            )
+        return problems
 
     def _endpoint_check(self) -> Check:
         codes = Counter(a.status_code for a in self.attempts)
@@ -167,7 +186,20 @@ class PhantomRun:
 
     def _events_check(self) -> Check:
         found = sum(bool(a.event_found) for a in self.attempts)
+        checked = sum(a.event_found is not None for a in self.attempts)
         total = len(self.attempts)
+        if not self.expect_phantom:
+            actual = (
+                "not checked"
+                if not checked
+                else "absent" + (f" ({total}/{total})" if not found else f", except {found}")
+            )
+            return Check(
+                "Kafka: no event for the rolled-back order",
+                "absent",
+                actual,
+                bool(total) and checked == total and found == 0,
+            )
         if total and found == total:
             actual = f"present ({found}/{total})"
         else:
@@ -193,7 +225,7 @@ class PhantomRun:
         return Check("DB count unchanged", _shown(self.db_before), actual, passed, note)
 
     def _kafka_count_check(self) -> Check:
-        expected = len(self.attempts)
+        expected = len(self.attempts) if self.expect_phantom else 0
         new, own = self.kafka_new_events, self.kafka_own_events
         passed = own is not None and own == expected and new is not None and new >= expected
         note = ""
@@ -205,7 +237,8 @@ class PhantomRun:
         actual = f"+{_shown(new)}"
         if note:
             actual += f" (+{own} this run, +{new - own} others)"
-        return Check("Kafka count increased", f"+{expected}", actual, passed, note)
+        name = "Kafka count increased" if self.expect_phantom else "Kafka count unchanged by them"
+        return Check(name, f"+{expected}", actual, passed, note)
 
 
 def _tally(values: Counter) -> str:

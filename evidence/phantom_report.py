@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from evidence.phantom_proof import CONFIRMED, PhantomRun
+from evidence.phantom_proof import CONFIRMED, NO_PHANTOM, PhantomRun
 
 _ROOT_CAUSE = """\
 `PhantomEventChaosInterceptor` (the counterpart of the seed's `@Around` aspect) wraps
@@ -13,6 +13,13 @@ create-order use case published `order.created` and waited for the broker's deli
 report, but BEFORE `ChaosService`, the transaction boundary, commits. PostgreSQL rolls the
 order back; the Kafka produce is not part of the database transaction: the event is
 already on the broker."""
+
+_OUTBOX_HOLDS = """\
+In outbox mode the create-order use case writes the order AND its `order.created` event (a
+row of the `outbox` table) in the same database transaction, and publishes nothing itself.
+The chaos interceptor raises after the use case returned, `ChaosService` rolls back, and
+the outbox row disappears with the order. The relay, which publishes committed outbox rows
+only, never sees it: no consumer hears of an order that does not exist."""
 
 _WHAT_IT_PROVES = """\
 1. A Kafka produce is fire-and-forget from the database transaction's point of view
@@ -35,27 +42,63 @@ def proof_lines(run: PhantomRun) -> list[tuple[str, str]]:
         ("DB delta", f"{_signed(run.db_delta)} (expected: 0)"),
         ("Kafka events before", _v(run.kafka_before)),
         ("Kafka events after", _v(kafka_after)),
-        ("Kafka delta", f"{_signed(run.kafka_new_events)} (expected: {len(run.attempts)})"),
+        (
+            "Kafka delta",
+            f"{_signed(run.kafka_new_events)} "
+            f"(expected: {len(run.attempts) if run.expect_phantom else 0})",
+        ),
         ("Phantom order ids", ", ".join(run.order_ids[:5]) + _more(run.order_ids, 5)),
         ("Exists in DB", "NO (rolled back)" if run.own_rows == 0 else "YES — see the checks"),
-        (
-            "Exists in Kafka",
-            "YES (published before the rollback)"
-            if run.attempts and all(a.event_found for a in run.attempts)
-            else "NO — see the checks",
-        ),
+        ("Exists in Kafka", _kafka_presence(run)),
     ]
+
+
+def _kafka_presence(run: PhantomRun) -> str:
+    found = [a.event_found for a in run.attempts]
+    if found and all(found):
+        return "YES (published before the rollback)"
+    if found and not any(found) and None not in found:
+        return "NO (the event was rolled back with the order)"
+    return "PARTLY — see the checks"
+
+
+def _texts(run: PhantomRun, reasons: list[str]) -> dict[str, str]:
+    """Return the mode-dependent sentences of the report."""
+    why = "; ".join(reasons)
+    if run.expect_phantom:
+        return {
+            "scenario": "Phantom Event (the chaos interceptor forces a DB rollback after the "
+            "Kafka publish)",
+            "step5": "Inconsistency verified: DB unchanged, Kafka increased",
+            "detected": "YES — Kafka has event for order that does NOT exist in PostgreSQL",
+            "cause_title": "Root Cause",
+            "cause": _ROOT_CAUSE,
+            "conclusion": f"{CONFIRMED} — Dual Write failure demonstrated successfully",
+            "why": why,
+        }
+    return {
+        "scenario": "Phantom Event against the Transactional Outbox (the chaos interceptor "
+        "forces a DB rollback after the order and its outbox row were written)",
+        "step5": "No inconsistency: DB unchanged, no event for the rolled-back orders",
+        "detected": "NO — the event was written to the outbox in the same transaction and "
+        "rolled back with the order",
+        "cause_title": "Why the outbox holds",
+        "cause": _OUTBOX_HOLDS,
+        "conclusion": f"{NO_PHANTOM} — the Transactional Outbox prevents the phantom event",
+        "why": why,
+    }
 
 
 def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
     """Return the seed's "Chaos Test Report Template", every bracket filled from the run."""
     verdict, reasons = run.verdict()
     checks = run.checks()
+    text = _texts(run, reasons)
+    ok = verdict == (CONFIRMED if run.expect_phantom else NO_PHANTOM)
     lines = [
         "## Phantom Event Chaos Test Report",
         "",
-        "**Scenario:** Phantom Event (the chaos interceptor forces a DB rollback after the "
-        "Kafka publish)  ",
+        f"**Scenario:** {text['scenario']}  ",
         f"**Date:** {run.started_at.isoformat(timespec='seconds')}  ",
         f"**Profile:** {profile}  ",
         f"**Infrastructure:** {run.infrastructure}, App on port {app_port}",
@@ -65,12 +108,7 @@ def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
         f"2. Application started with MARS_PROFILES_ACTIVE={profile}",
         f"3. Baseline recorded: DB={_v(run.db_before)} orders, Kafka={_v(run.kafka_before)} events",
         f"4. POST /chaos/phantom-event executed {len(run.attempts)} time(s)",
-        "5. Inconsistency verified: "
-        + (
-            "DB unchanged, Kafka increased"
-            if verdict == CONFIRMED
-            else "NOT as expected — " + "; ".join(reasons[:3])
-        ),
+        "5. " + (text["step5"] if ok else "NOT as expected — " + "; ".join(reasons[:3])),
         "",
         "### Results",
         "| Check | Expected | Actual | Status |",
@@ -94,20 +132,16 @@ def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
         ),
         "",
         "### Inconsistency Detected?",
-        "YES — Kafka has event for order that does NOT exist in PostgreSQL"
-        if verdict == CONFIRMED
-        else "NO — " + "; ".join(reasons),
+        text["detected"] if ok else f"UNEXPECTED — {text['why']}",
         "",
-        "### Root Cause",
-        _ROOT_CAUSE,
+        f"### {text['cause_title']}",
+        text["cause"],
         "",
         "### What This Proves",
         _WHAT_IT_PROVES,
         "",
         "### Conclusion",
-        f"{CONFIRMED} — Dual Write failure demonstrated successfully"
-        if verdict == CONFIRMED
-        else f"{verdict} — " + "; ".join(reasons),
+        text["conclusion"] if ok else f"{verdict} — {text['why']}",
         "",
     ]
     return "\n".join(lines)
@@ -116,7 +150,7 @@ def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
 def html_proof(run: PhantomRun) -> str:
     """Return the proof table and the chart comparing the two deltas, as HTML."""
     verdict, reasons = run.verdict()
-    colour = "#1a7f37" if verdict == CONFIRMED else "#cf222e"
+    colour = "#1a7f37" if verdict in (CONFIRMED, NO_PHANTOM) else "#cf222e"
     rows = "".join(
         f"<tr><th style='text-align:left'>{escape(label)}</th><td>{escape(value)}</td></tr>"
         for label, value in proof_lines(run)

@@ -10,7 +10,7 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 
-from evidence.phantom_proof import CONFIRMED, PhantomAttempt, PhantomRun
+from evidence.phantom_proof import UNEXPECTED, PhantomAttempt, PhantomRun
 from evidence.phantom_report import html_evidence, html_proof, html_results, markdown_report
 
 
@@ -35,16 +35,22 @@ class ChaosReport:
     | Record Database Rows    ${order_id}    0    SELECT ... WHERE id = '...'
     | Record Database Count After    ${db_count}
     | Record Kafka Events    ${events}
-    | Side By Side Proof Should Confirm The Phantom Event
+    | Side By Side Proof Should Hold
     """
 
     def __init__(self) -> None:
         self._run = PhantomRun(started_at=datetime.now(UTC))
 
     @keyword("Start Phantom Event Run")
-    def start_phantom_event_run(self, iterations: int = 1) -> None:
-        """Forget what was recorded and start a new run of ``iterations`` phantom events."""
-        self._run = PhantomRun(started_at=datetime.now(UTC), iterations=iterations)
+    def start_phantom_event_run(self, iterations: int = 1, expect_phantom: bool = True) -> None:
+        """Forget what was recorded and start a new run of ``iterations`` phantom events.
+
+        ``expect_phantom`` is true against dual write (the phantom event must appear) and
+        false against the Transactional Outbox (it must not).
+        """
+        self._run = PhantomRun(
+            started_at=datetime.now(UTC), iterations=iterations, expect_phantom=expect_phantom
+        )
 
     @keyword("Record Infrastructure")
     def record_infrastructure(self, postgres: str, kafka: str) -> None:
@@ -181,15 +187,16 @@ class ChaosReport:
                 return
         raise AssertionError(f"no check named {name!r}")
 
-    @keyword("Side By Side Proof Should Confirm The Phantom Event")
-    def side_by_side_proof_should_confirm_the_phantom_event(self) -> str:
+    @keyword("Side By Side Proof Should Hold")
+    def side_by_side_proof_should_hold(self) -> str:
         """Log the seed's step-8 proof with a chart; fail with UNEXPECTED and why.
 
-        Returns the verdict, ``PHANTOM EVENT CONFIRMED``.
+        Returns the verdict: ``PHANTOM EVENT CONFIRMED`` against dual write, ``NO PHANTOM
+        EVENT`` against the outbox.
         """
         logger.info(html_proof(self._run), html=True)
         verdict, reasons = self._run.verdict()
-        if verdict != CONFIRMED:
+        if verdict == UNEXPECTED:
             raise AssertionError(f"RESULT: {verdict} — " + "; ".join(reasons))
         logger.info(f"RESULT: {verdict}")
         return verdict

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from evidence.phantom_proof import CONFIRMED, UNEXPECTED, PhantomAttempt, PhantomRun
+from evidence.phantom_proof import (
+    CONFIRMED,
+    NO_PHANTOM,
+    UNEXPECTED,
+    PhantomAttempt,
+    PhantomRun,
+)
 from evidence.phantom_report import delta_chart, html_proof, html_results, markdown_report
 
 
@@ -146,3 +152,33 @@ def test_html_tables_and_chart_show_the_measured_values():
     assert "RESULT: PHANTOM EVENT CONFIRMED" in proof
     assert "<svg" in chart and "+5 (3 others)" in chart
     assert results.count(">PASS<") == 10
+
+
+def test_outbox_mode_expects_no_event_for_a_rolled_back_order():
+    run = confirmed_run(
+        expect_phantom=False,
+        attempts=[
+            attempt("o-1", event_sent_to_kafka=False, event_found=False),
+            attempt("o-2", event_sent_to_kafka=False, event_found=False),
+        ],
+        kafka_new_events=1,
+        kafka_own_events=0,
+    )
+
+    assert run.verdict() == (NO_PHANTOM, [])
+    assert list(statuses(run).values()) == ["PASS"] * 10
+    text = markdown_report(run, profile="chaos,outbox", app_port="8082")
+    assert "NO PHANTOM EVENT — the Transactional Outbox prevents the phantom event" in text
+    assert "| Kafka: no event for the rolled-back order | absent | absent (2/2) | PASS |" in text
+
+
+def test_outbox_mode_names_a_phantom_event_that_slipped_through():
+    run = confirmed_run(
+        expect_phantom=False,
+        attempts=[attempt("o-1", event_sent_to_kafka=False, event_found=True)],
+    )
+
+    verdict, reasons = run.verdict()
+
+    assert verdict == UNEXPECTED
+    assert "o-1 HAS an event on the topic (partition 1, offset 7)" in reasons[0]
