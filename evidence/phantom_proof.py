@@ -73,7 +73,7 @@ class PhantomRun:
     @property
     def order_ids(self) -> list[str]:
         """Return the phantom order ids, in the order they were triggered."""
-        return [a.order_id for a in self.attempts]
+        return [a.order_id for a in self.attempts if a.order_id]
 
     @property
     def db_delta(self) -> int | None:
@@ -86,7 +86,7 @@ class PhantomRun:
     def own_rows(self) -> int | None:
         """Return how many rows this run's phantom orders have (they should have none)."""
         rows = [a.rows_found for a in self.attempts]
-        return None if not rows or None in rows else sum(rows)
+        return None if None in rows else sum(rows)
 
     def checks(self) -> list[Check]:
         """Return the ten checks of the seed's report template, computed from the run."""
@@ -140,6 +140,8 @@ class PhantomRun:
         problems = []
         if attempt.status_code != 200:
             problems.append(f"POST /chaos/phantom-event answered {attempt.status_code}")
+        if not attempt.order_id:
+            return [*problems, "an answer carried no orderId: nothing to verify"]
         if attempt.rows_found is None:
             problems.append(f"order {attempt.order_id} was not looked up in the database")
         elif attempt.rows_found:

@@ -48,9 +48,17 @@ def proof_lines(run: PhantomRun) -> list[tuple[str, str]]:
             f"(expected: {len(run.attempts) if run.expect_phantom else 0})",
         ),
         ("Phantom order ids", ", ".join(run.order_ids[:5]) + _more(run.order_ids, 5)),
-        ("Exists in DB", "NO (rolled back)" if run.own_rows == 0 else "YES — see the checks"),
+        ("Exists in DB", _db_presence(run)),
         ("Exists in Kafka", _kafka_presence(run)),
     ]
+
+
+def _db_presence(run: PhantomRun) -> str:
+    if not run.attempts:
+        return "no phantom order was created"
+    if run.own_rows == 0:
+        return "NO (rolled back)"
+    return "YES — see the checks" if run.own_rows else "not checked"
 
 
 def _kafka_presence(run: PhantomRun) -> str:
@@ -214,7 +222,7 @@ def delta_chart(run: PhantomRun) -> str:
         ),
     ]
     top = max([expected, 1, *(own + other for _, own, other in bars)])
-    width, height, left = 360, 40 * len(bars) + 40, 90
+    width, height, left = 560, 40 * len(bars) + 40, 90
     scale = (width - left - 60) / top
     parts = []
     for row, (label, own, other) in enumerate(bars):

@@ -24,10 +24,6 @@ class Application:
     The Python counterpart of the seed's ``mvn clean install``: every pinned dependency is
     installed at its pinned version, the sources byte-compile, the app module imports.
 
-    = Import arguments =
-
-    | ``project_root`` | The project folder (default: the folder above ``resources``). |
-
     = Example =
 
     | Installed Packages Should Match Requirements
@@ -36,6 +32,10 @@ class Application:
     """
 
     def __init__(self, project_root: str | None = None) -> None:
+        """Configure the library (the import arguments).
+
+        | ``project_root`` | The project folder (default: the folder above ``resources``). |
+        """
         self._root = Path(project_root) if project_root else Path(__file__).parents[2]
 
     @keyword("Installed Packages Should Match Requirements")
@@ -98,7 +98,7 @@ class Application:
 
     @keyword("Port Should Be Free")
     def port_should_be_free(self, url: str) -> None:
-        """Fail if something already listens at ``url``'s host and port, saying what to set."""
+        """Fail if something already listens at the host and port of ``url``, saying what to set."""
         parts = urlsplit(url)
         port = self.port_of(url)
         with socket.socket() as probe:

@@ -18,6 +18,9 @@ from evidence.phantom_report import html_evidence, html_proof, html_results, mar
 class ChaosReport:
     """Collect what a phantom-event run measured, judge it, and write the seed's report.
 
+    The keywords that log the proof are tagged ``evidence``: run Robot with
+    ``--expandkeywords tag:evidence`` and ``log.html`` opens on them.
+
     Each keyword records one measured value: an HTTP answer, a query result, the events
     read from the topic. The ten checks of the seed's "Chaos Test Report Template" and the
     verdict are computed from those values only; nothing is assumed.
@@ -70,12 +73,12 @@ class ChaosReport:
 
         Fails when the answer carries no orderId: nothing can be verified then.
         """
-        report = report or {}
+        report = report if isinstance(report, dict) else {}
         order_id = report.get("orderId")
         self._run.attempts.append(
             PhantomAttempt(
                 status_code=status_code,
-                order_id=str(order_id),
+                order_id=str(order_id or ""),
                 exists_in_db=report.get("existsInDb"),
                 event_sent_to_kafka=report.get("eventSentToKafka"),
                 db_rolled_back=report.get("dbRolledBack"),
@@ -89,7 +92,7 @@ class ChaosReport:
 
     @keyword("Phantom Order Ids")
     def phantom_order_ids(self) -> list[str]:
-        """Return the orderIds of every recorded phantom attempt, in order."""
+        """Return the orderIds of the recorded attempts, in order (answers without one left out)."""
         return self._run.order_ids
 
     @keyword("Record Database Rows")
@@ -110,8 +113,8 @@ class ChaosReport:
     def record_kafka_events(self, events: list[dict]) -> None:
         """Match the events read since the baseline to the phantom orders.
 
-        ``events`` is what `Read Events Since Baseline` returned: every event since the
-        baseline, this run's and other producers'.
+        ``events`` is what ``Read Events Since Baseline`` (KafkaConsumption) returned: every
+        event since the baseline, this run's and other producers'.
         """
         by_order: dict[str, dict] = {}
         for event in events:
@@ -187,7 +190,7 @@ class ChaosReport:
                 return
         raise AssertionError(f"no check named {name!r}")
 
-    @keyword("Side By Side Proof Should Hold")
+    @keyword("Side By Side Proof Should Hold", tags=["evidence"])
     def side_by_side_proof_should_hold(self) -> str:
         """Log the seed's step-8 proof with a chart; fail with UNEXPECTED and why.
 
@@ -201,7 +204,7 @@ class ChaosReport:
         logger.info(f"RESULT: {verdict}")
         return verdict
 
-    @keyword("Write Phantom Event Report")
+    @keyword("Write Phantom Event Report", tags=["evidence"])
     def write_phantom_event_report(self, profile: str = "chaos", app_port: str = "8082") -> str:
         """Write ``phantom-event-report.md`` into ``${OUTPUT DIR}``; return its path.
 

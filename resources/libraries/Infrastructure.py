@@ -25,15 +25,8 @@ class Infrastructure:
     `Tear Down Infrastructure` stops it. Run as a directory (``robot acceptance/``), the
     top suite owns it; run as a single file, that file does.
 
-    = Import arguments =
-
-    | ``database_url``            | PostgreSQL URL (``postgresql://user:pw@host:port/db``). |
-    | ``kafka_bootstrap_servers`` | Kafka brokers, e.g. ``localhost:9092``. |
-    | ``state_dir``               | The embedded stack's data and logs (default: ``.stack``). |
-
     = Example =
 
-    | ***** Settings *****
     | Library    Infrastructure    ${DATABASE_URL}    ${KAFKA_BOOTSTRAP_SERVERS}
     | Suite Setup       Bring Up Infrastructure
     | Suite Teardown    Tear Down Infrastructure
@@ -45,6 +38,12 @@ class Infrastructure:
         kafka_bootstrap_servers: str = "localhost:9092",
         state_dir: str | None = None,
     ) -> None:
+        """Configure the library (the import arguments).
+
+        | ``database_url``            | PostgreSQL URL (``postgresql://user:pw@host:port/db``). |
+        | ``kafka_bootstrap_servers`` | Kafka brokers, e.g. ``localhost:9092``. |
+        | ``state_dir``               | The embedded stack's data and logs (default: ``.stack``). |
+        """
         settings = StackSettings(database_url, kafka_bootstrap_servers)
         if state_dir:
             settings = StackSettings(database_url, kafka_bootstrap_servers, Path(state_dir))

@@ -24,12 +24,6 @@ class KafkaConsumption:
     not on the topic's history. Events are read with ``assign()``: no consumer group, no
     rebalance, nothing committed, nothing changed on the broker.
 
-    = Import arguments =
-
-    | ``bootstrap_servers`` | Kafka brokers, e.g. ``localhost:9092``. |
-    | ``topic``             | The topic to read (default ``order.created``). |
-    | ``timeout``           | How long one read may take, in Robot time format. |
-
     = Events =
 
     Keywords return events as dictionaries: ``partition``, ``offset``, ``key``, ``value``
@@ -38,15 +32,11 @@ class KafkaConsumption:
 
     = Example =
 
-    | ***** Settings *****
     | Library    KafkaConsumption    localhost:9092
-    |
-    | ***** Test Cases *****
-    | Event Arrives
-    |     Record Kafka Baseline
-    |     ${order_id}=    Place An Order
-    |     ${event}=    Wait For Event    ${order_id}    timeout=10s
-    |     Should Be Equal    ${event}[value][orderId]    ${order_id}
+    | Record Kafka Baseline
+    | ${order_id}=    Place An Order
+    | ${event}=    Wait For Event    ${order_id}    timeout=10s
+    | Should Be Equal    ${event}[value][orderId]    ${order_id}
     """
 
     def __init__(
@@ -55,6 +45,12 @@ class KafkaConsumption:
         topic: str = "order.created",
         timeout: str = "10s",
     ) -> None:
+        """Configure the library (the import arguments).
+
+        | ``bootstrap_servers`` | Kafka brokers, e.g. ``localhost:9092``. |
+        | ``topic``             | The topic to read (default ``order.created``). |
+        | ``timeout``           | How long one read may take, in Robot time format. |
+        """
         self._timeout = timestr_to_secs(timeout)
         self._reader = TopicReader(bootstrap_servers, topic, self._timeout)
         self._bootstrap_servers = bootstrap_servers
@@ -150,7 +146,7 @@ class KafkaConsumption:
     def wait_for_event(self, order_id: str, timeout: str = "10s", pause: str = "0.2s") -> dict:
         """Wait until an event for ``order_id`` arrives after the baseline; return it.
 
-        Fails after ``timeout`` naming the order and how many events it read.
+        Fails after ``timeout``, naming the order and the topic.
 
         Example:
         | ${event}=    Wait For Event    ${order_id}    timeout=15s

@@ -149,7 +149,7 @@ class LostEventReport:
                 f"{order.fate_note}"
             )
 
-    @keyword("Lost Event Proof Should Hold")
+    @keyword("Lost Event Proof Should Hold", tags=["evidence"])
     def lost_event_proof_should_hold(self, expect_loss: bool = True) -> str:
         """Log the per-order table; fail with UNEXPECTED and why; return the verdict."""
         logger.info(self._html_table(), html=True)
