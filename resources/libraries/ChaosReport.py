@@ -204,6 +204,25 @@ class ChaosReport:
         logger.info(f"RESULT: {verdict}")
         return verdict
 
+    @keyword("Phantom Event Summary")
+    def phantom_event_summary(self) -> list[str]:
+        """Return the verdict and a one-line summary of the evidence, for the side-by-side table."""
+        run = self._run
+        verdict, reasons = run.verdict()
+        events = ", ".join(
+            f"{a.order_id[:8]}… at {a.event_partition}/{a.event_offset}"
+            for a in run.attempts[:3]
+            if a.event_found
+        )
+        evidence = (
+            f"{len(run.attempts)} rolled-back order(s), {run.own_rows} row(s) in DB "
+            f"(DB {run.db_before}→{run.db_after}); Kafka +{run.kafka_new_events} since the "
+            f"baseline, {run.kafka_own_events} for these orders"
+            + (f" ({events})" if events else "")
+            + (f"; {'; '.join(reasons)}" if reasons else "")
+        )
+        return [verdict, evidence]
+
     @keyword("Write Phantom Event Report", tags=["evidence"])
     def write_phantom_event_report(self, profile: str = "chaos", app_port: str = "8082") -> str:
         """Write ``phantom-event-report.md`` into ``${OUTPUT DIR}``; return its path.

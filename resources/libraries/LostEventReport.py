@@ -159,6 +159,28 @@ class LostEventReport:
         logger.info(f"RESULT: {verdict}")
         return verdict
 
+    @keyword("Lost Event Summary")
+    def lost_event_summary(self, expect_loss: bool = True) -> list[str]:
+        """Return the verdict and a one-line summary of the evidence, for the side-by-side table."""
+        run = self._run
+        verdict, reasons = run.verdict(expect_loss=expect_loss)
+        outage = run.in_phase("outage")
+        tally = run.tally("outage")
+        evidence = (
+            f"{len(outage)} order(s) placed while the broker was unreachable, all committed: "
+            f"{tally['delivered']} delivered, {tally['lost']} lost, "
+            f"{tally['indeterminate']} indeterminate; all orders: {run.tally()}; health "
+            f"{run.health_during_fault or '?'} during the fault, {run.health_after_fault or '?'} "
+            "after"
+            + (
+                f"; delivered at most {run.delivery_bound_seconds:.1f} s after the heal"
+                if run.delivery_bound_seconds is not None
+                else ""
+            )
+            + (f"; {'; '.join(reasons)}" if reasons else "")
+        )
+        return [verdict, evidence]
+
     @keyword("Write Lost Event Report")
     def write_lost_event_report(self, expect_loss: bool = True) -> str:
         """Write ``lost-event-report.md`` into ``${OUTPUT DIR}``; return its path."""
