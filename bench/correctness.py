@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import psycopg2
 
 from bench.load import COLLECT_SCRIPT, Load, count_statuses, order_body, run_wrk
+from bench.outbox import event_delays_ms, percentiles_ms
 from evidence.topic_reader import TopicReader
 
 ORDER_CREATED = "order.created"
@@ -44,6 +46,8 @@ class CorrectnessResult:
     extra_events: list[str] = field(default_factory=list)
     posts_per_s: float = 0.0
     error: str | None = None
+    # Creation (occurredAt) to the record's timestamp, per event of the run (bench/outbox.py).
+    event_delay_ms: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -69,6 +73,9 @@ class CorrectnessResult:
             f"  orderIds in 201s: {self.ids_201} ({self.duplicate_ids_201} duplicates); "
             f"new rows: {self.rows}; new events: {self.events} "
             f"({self.duplicate_events} duplicates)",
+            f"  creation to event on the topic: n={self.event_delay_ms.get('n')}, "
+            f"p50 {self.event_delay_ms.get('p50_ms')} ms, "
+            f"p95 {self.event_delay_ms.get('p95_ms')} ms",
         ]
         for label, ids in (
             ("201 without a row", self.missing_rows),
@@ -103,6 +110,7 @@ def run_correctness(
     post_seconds: float,
     drain_seconds: float,
     log_path: Path | None = None,
+    before_reading: Callable[[], object] | None = None,
 ) -> CorrectnessResult:
     """Post orders under load, then compare the 201s with the new rows and new events.
 
@@ -115,6 +123,7 @@ def run_correctness(
         drain_seconds: How long wrk keeps running after the posting ends, so that every POST
             in flight is answered while wrk still reads (see ``wrk/collect.lua``).
         log_path: Where wrk's text output goes.
+        before_reading: Called before the topic is read (outbox mode: wait for the relay).
 
     Returns:
         The observations and the verdict.
@@ -137,17 +146,20 @@ def run_correctness(
     rows = _order_ids_of(database_url, customer_id)
     error = None
     try:
+        if before_reading is not None:
+            before_reading()
         records = reader.read_since(positions)
-    except TimeoutError as ex:
+    except (TimeoutError, RuntimeError) as ex:
         # Seen on Tansu (memory storage): a fetch takes seconds once a partition holds
         # ~16,000 batches, and never ends in time past ~20,000.
         error = f"reading {ORDER_CREATED} failed: {ex}"
         records = []
-    event_keys = [
-        record.key
+    ours = [
+        record
         for record in records
         if isinstance(record.value, dict) and record.value.get("customerId") == str(customer_id)
     ]
+    event_keys = [record.key for record in ours]
     id_set, event_set = set(ids), set(event_keys)
     return CorrectnessResult(
         customer_id=str(customer_id),
@@ -169,6 +181,7 @@ def run_correctness(
         extra_events=sorted(event_set - id_set),
         posts_per_s=summary["posts_answered"] / post_seconds,
         error=error,
+        event_delay_ms=percentiles_ms(event_delays_ms(ours)),
     )
 
 

@@ -9,6 +9,9 @@ if a target is missed, a py-spy profile of the service under load.
 Everything it started is stopped by PID at the end, also on failure or Ctrl-C. Results go
 to ``bench/results/`` as JSON.
 
+``--profiles outbox`` runs the service in outbox mode (chaos is always on): the same loads,
+plus the relay's delay from an order's creation to its event (``bench/outbox.py``).
+
 Usage: ``python bench/run.py [--seconds 10] [--correctness-seconds 20] ...`` (``--help``)
 
 Exit status: 0 every target met and the correctness run passed; 1 a target missed or the
@@ -50,6 +53,8 @@ from bench.load import (
     wrk_path,
     wrk_version,
 )
+from bench.outbox import describe as describe_delay
+from bench.outbox import histogram_ms, scrape, wait_for_empty_outbox
 from bench.profiling import RATE, ProfilerMissing, count_instants, record, summarise
 from embedded_stack import EmbeddedStack, StackError, StackSettings
 
@@ -66,6 +71,8 @@ HTTP_THREADS = 8
 P50_TARGET = 1.25
 THROUGHPUT_TARGET = 0.6
 SCENARIOS = (("POST /orders", "/orders"), ("POST /chaos/phantom-event", "/chaos/phantom-event"))
+CHAOS = "chaos"
+OUTBOX = "outbox"
 SERVICE = "service"
 POSTGRES = "postgres"
 BROKER = "broker"
@@ -155,6 +162,7 @@ class Run:
     service_exit: int | None = None
     service_log_findings: dict = field(default_factory=dict)
     error: str | None = None
+    relay_delay: dict = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """Return the run as JSON-ready data."""
@@ -171,6 +179,7 @@ class Run:
             "service_exit": self.service_exit,
             "service_log_findings": self.service_log_findings,
             "error": self.error,
+            "relay_delay_ms": self.relay_delay,
         }
 
 
@@ -192,6 +201,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--raw-n", type=int, default=2000, help="orders per sequential repeat")
     parser.add_argument("--raw-repeats", type=int, default=3)
     parser.add_argument("--http-threads", type=int, default=HTTP_THREADS)
+    parser.add_argument(
+        "--profiles",
+        default=CHAOS,
+        help="MARS_PROFILES_ACTIVE of the service (chaos is always added: the phantom-event "
+        "load needs it); 'outbox' runs the Transactional Outbox mode",
+    )
     parser.add_argument(
         "--profile",
         choices=["auto", "always", "never"],
@@ -242,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{HTTP_PORT}"
         wait_until_up(base, service, timeout=60, log_path=service_log)
         print(
-            f"service PID {service.pid} is UP at {base} (MARS_HTTP_THREADS={options.http_threads})"
+            f"service PID {service.pid} is UP at {base} (MARS_HTTP_THREADS={options.http_threads}, "
+            f"MARS_PROFILES_ACTIVE={','.join(sorted(profiles_of(options)))})"
         )
         meter = CpuMeter(
             {
@@ -295,6 +311,7 @@ def measure_everything(
         f"{options.correctness_connections} connections, "
         f"{options.correctness_seconds:g} s of POST /orders ..."
     )
+    outbox = OUTBOX in profiles_of(options)
     run.correctness = run_correctness(
         base + "/orders",
         DATABASE_URL,
@@ -303,6 +320,8 @@ def measure_everything(
         post_seconds=options.correctness_seconds,
         drain_seconds=options.drain_seconds,
         log_path=wrk_log,
+        # The relay publishes after the 201s: read the topic once it has sent everything.
+        before_reading=(lambda: wait_for_empty_outbox(base, 60)) if outbox else None,
     )
     print(run.correctness.describe())
     print("\nmeasuring the raw limit (no HTTP) ...")
@@ -321,6 +340,17 @@ def measure_everything(
                 )
             )
     print_table(run)
+    if outbox:
+        wait_for_empty_outbox(base, 60)
+        run.relay_delay = histogram_ms(scrape(base))
+        print("\nrelay delay, outbox mode (creation to delivery report, whole run):")
+        print(describe_delay("/metrics histogram, interpolated in buckets", run.relay_delay))
+        print(
+            describe_delay(
+                "correctness run (32 connections), creation to the record's timestamp",
+                run.correctness.event_delay_ms,
+            )
+        )
     verdict = "PASS" if run.correctness.passed else "FAIL"
     print(
         f"\ncorrectness, {run.correctness.connections} connections "
@@ -518,10 +548,15 @@ def start_service(options: argparse.Namespace, log_path: Path) -> subprocess.Pop
         "MARS_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP_SERVERS,
         "MARS_HTTP_HOST": "127.0.0.1",
         "MARS_HTTP_PORT": str(HTTP_PORT),
-        "MARS_PROFILES_ACTIVE": "chaos",
+        "MARS_PROFILES_ACTIVE": ",".join(sorted(profiles_of(options))),
         "MARS_HTTP_THREADS": str(options.http_threads),
     }
     return spawn(shlex.split(options.service_command), env=env, output=log_path, cwd=REPO_ROOT)
+
+
+def profiles_of(options: argparse.Namespace) -> set[str]:
+    """Return the service's profiles: those asked for, plus chaos."""
+    return {CHAOS} | {p.strip() for p in options.profiles.split(",") if p.strip()}
 
 
 def wait_until_up(
@@ -551,6 +586,7 @@ def scan_service_log(path: Path) -> dict[str, int]:
         "errors": " ERROR ",
         "dual_write_failures": "DUAL WRITE FAILURE",
         "database_unavailable": "DatabaseUnavailable",
+        "outbox_relay_failures": "outbox relay:",
     }
     counts = dict.fromkeys(marks, 0)
     if not path.exists():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg2
 from confluent_kafka import KafkaException
+from prometheus_client import CollectorRegistry
 
 from service.adapters.cancellation_consumer import OrderCancelledConsumer
 from service.adapters.kafka import (
@@ -18,17 +20,24 @@ from service.adapters.kafka import (
     ensure_topics,
 )
 from service.adapters.migrations import apply_migrations
+from service.adapters.outbox import Backoff, OutboxHealthProbe, OutboxRelay
 from service.adapters.postgres import (
     COUNT_ORDER_ROWS,
     ConnectionPool,
     PostgresUnitOfWork,
     check_database,
     connection_options,
+    read_outbox_backlog,
+)
+from service.adapters.prometheus import (
+    OutboxBacklogCollector,
+    PrometheusRelayObserver,
+    new_registry,
 )
 from service.app import Adapters, utc_now
 from service.config import Config
-from service.domain.use_cases import CancelOrder
-from service.health import HealthCheck
+from service.domain.use_cases import CancelOrder, RelayOutbox
+from service.health import HealthCheck, Probe
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +54,19 @@ class Runtime:
     pool: ConnectionPool
     publisher: KafkaOrderEventPublisher
     consumer: OrderCancelledConsumer | None
+    relay: OutboxRelay | None = None
+    relay_stop_timeout: float = 10.0
     closed: bool = field(default=False)
 
     def close(self) -> None:
-        """Stop the consumer, deliver what the producer holds, close the pool."""
+        """Stop the relay and the consumer, deliver what the producer holds, close the pool."""
         if self.closed:
             return
         self.closed = True
+        if self.relay is not None:
+            # The pass in hand ends within the publish timeout; rows it could not mark
+            # sent stay pending for the next start (or another instance).
+            self.relay.stop(self.relay_stop_timeout)
         if self.consumer is not None:
             self.consumer.stop()
         left = self.publisher.close()
@@ -98,9 +113,24 @@ def prepare_topics(config: Config) -> None:
 
 
 def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runtime:
-    """Connect everything the service needs; raise StartupError if a dependency is down."""
+    """Connect everything the service needs; raise StartupError if a dependency is down.
+
+    In outbox mode an unreachable broker does not stop the start: orders and their events
+    are stored, and the relay creates the topics and publishes once the broker answers.
+    """
     prepare_database(config)
-    prepare_topics(config)
+    topics_ready = True
+    try:
+        prepare_topics(config)
+    except StartupError as ex:
+        if not config.outbox_enabled:
+            raise
+        topics_ready = False
+        logger.warning(
+            "%s Outbox mode starts anyway: orders are stored with their events, and the "
+            "relay creates the topics and publishes once the broker answers.",
+            ex,
+        )
     pool = ConnectionPool(config.database_url, config.db_pool_size)
 
     def uow_factory() -> PostgresUnitOfWork:
@@ -111,12 +141,18 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
         timeout_ms=config.kafka_publish_timeout_ms,
         linger_ms=config.kafka_linger_ms,
     )
-    health = HealthCheck(
-        {
-            "db": lambda timeout: check_database(config.database_url, timeout),
-            "kafka": KafkaHealthCheck(config.kafka_bootstrap_servers, service_topics(config)),
-        }
-    )
+    probes: dict[str, Probe] = {
+        "db": lambda timeout: check_database(config.database_url, timeout),
+        "kafka": KafkaHealthCheck(config.kafka_bootstrap_servers, service_topics(config)),
+    }
+    registry = new_registry()
+    relay = None
+    if config.outbox_enabled:
+        relay = build_relay(config, uow_factory, publisher, registry, topics_ready)
+        probes["outbox"] = OutboxHealthProbe(
+            relay, lambda timeout: read_outbox_backlog(config.database_url, timeout), utc_now
+        )
+    health = HealthCheck(probes)
     consumer = None
     if consume_cancellations:
         cancel_order = CancelOrder(utc_now)
@@ -126,5 +162,44 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
             lambda event: cancel_order(event, uow_factory()),
         )
         consumer.start()
-    adapters = Adapters(uow_factory, publisher, health, COUNT_ORDER_ROWS)
-    return Runtime(adapters, pool, publisher, consumer)
+    if relay is not None:
+        relay.start()
+    adapters = Adapters(uow_factory, publisher, health, COUNT_ORDER_ROWS, registry)
+    # A pass waits at most the publish timeout for its delivery reports.
+    stop_timeout = config.kafka_publish_timeout_ms / 1000 + 5
+    return Runtime(adapters, pool, publisher, consumer, relay, stop_timeout)
+
+
+def build_relay(
+    config: Config,
+    uow_factory: Callable[[], PostgresUnitOfWork],
+    publisher: KafkaOrderEventPublisher,
+    registry: CollectorRegistry,
+    topics_ready: bool,
+) -> OutboxRelay:
+    """Build the outbox relay (not started) and register its metrics."""
+    relay_pass = RelayOutbox(publisher, utc_now, config.outbox_batch_size)
+    interval = config.outbox_poll_interval_ms / 1000
+
+    def create_topics() -> None:
+        ensure_topics(config.kafka_bootstrap_servers, service_topics(config), timeout=5)
+
+    relay = OutboxRelay(
+        lambda: relay_pass(uow_factory()),
+        batch_size=config.outbox_batch_size,
+        interval=interval,
+        backoff=Backoff(interval, config.outbox_backoff_max_ms / 1000),
+        clock=utc_now,
+        observer=PrometheusRelayObserver(registry),
+        # Publishing to a missing topic would let the broker create it with its own
+        # partition count (4 on Tansu): create it as configured first.
+        setup=None if topics_ready else create_topics,
+    )
+    registry.register(
+        OutboxBacklogCollector(
+            lambda timeout: read_outbox_backlog(config.database_url, timeout),
+            relay.status,
+            utc_now,
+        )
+    )
+    return relay

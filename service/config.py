@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 CHAOS = "chaos"
 OUTBOX = "outbox"
@@ -41,6 +41,26 @@ class Config(BaseModel):
     kafka_consumer_group: str = "order-service"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
+    # Outbox mode only. The relay looks for pending rows this often while the outbox is
+    # empty, and at once again after a full batch: an event waits about half of it on
+    # average before it is published.
+    outbox_poll_interval_ms: int = Field(default=200, ge=10, le=60_000)
+    # Rows one relay pass locks and publishes together (one row per order at most).
+    outbox_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # After a failed pass the relay waits the poll interval, doubled per failure in a row,
+    # at most this long (jittered), so a broker that is down is not hammered and a
+    # broker that is back is found again within this bound.
+    outbox_backoff_max_ms: int = Field(default=5000, ge=100, le=300_000)
+
+    @field_validator("outbox_backoff_max_ms")
+    @classmethod
+    def _backoff_covers_the_interval(cls, value: int, info: ValidationInfo) -> int:
+        interval = info.data.get("outbox_poll_interval_ms")
+        if interval is not None and value < interval:
+            raise ValueError(
+                f"must be at least MARS_OUTBOX_POLL_INTERVAL_MS ({value} < {interval})"
+            )
+        return value
 
     @field_validator("profiles_active", mode="before")
     @classmethod
@@ -62,6 +82,11 @@ class Config(BaseModel):
     def chaos_enabled(self) -> bool:
         """Tell whether the chaos profile is active."""
         return CHAOS in self.profiles_active
+
+    @property
+    def outbox_enabled(self) -> bool:
+        """Tell whether orders go through the Transactional Outbox instead of the Dual Write."""
+        return OUTBOX in self.profiles_active
 
     @property
     def masked_database_url(self) -> str:

@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, KafkaError, Message
 
 from service.adapters.event_json import MalformedEvent, decode_order_cancelled
 from service.adapters.kafka import ORDER_CANCELLED
-from service.domain.errors import OrderNotFound
+from service.domain.errors import DuplicateEvent, OrderNotFound
 from service.domain.events import OrderCancelled
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def consumer_settings(bootstrap_servers: str, group_id: str) -> dict:
         # resumes where it stopped and a crash replays at most the message in hand.
         "enable.auto.commit": False,
         # A new group starts at the beginning: a cancellation sent before the service
-        # first joined is not missed; replays are harmless (cancelling twice is a no-op).
+        # first joined is not missed; replays are harmless (each eventId is handled once).
         "auto.offset.reset": "earliest",
         # Some brokers (Tansu) hand out the first assignment after about half the
         # session timeout: librdkafka's 45 s default would mean 23 s of deafness.
@@ -59,6 +59,7 @@ class OrderCancelledConsumer:
         self._thread = threading.Thread(target=self._run, name="order-cancelled-consumer")
         self.handled = 0
         self.skipped = 0
+        self.duplicates = 0
 
     def start(self) -> None:
         """Join the group and consume in the background."""
@@ -107,6 +108,17 @@ class OrderCancelledConsumer:
         except OrderNotFound:
             logger.warning("skipped order.cancelled for unknown orderId=%s", event.order_id)
             self.skipped += 1
+            return True
+        except DuplicateEvent:
+            # Delivery is at least once: this copy changes nothing, and its offset is
+            # committed like any other.
+            logger.info(
+                "skipped a duplicate order.cancelled eventId=%s for orderId=%s (%s)",
+                event.event_id,
+                event.order_id,
+                where,
+            )
+            self.duplicates += 1
             return True
         except Exception:
             logger.exception("could not cancel orderId=%s (%s); will retry", event.order_id, where)

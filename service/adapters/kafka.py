@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -12,7 +14,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from service.adapters.event_json import encode_order_created
 from service.domain.errors import PublishFailed
 from service.domain.events import OrderCreated
-from service.domain.ports import Delivery, OrderEventPublisher
+from service.domain.ports import (
+    Delivery,
+    MessagePublisher,
+    OrderEventPublisher,
+    OutboxMessage,
+    PublishOutcome,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,20 +68,27 @@ class _PendingDelivery:
         self._done = threading.Event()
         self.error: KafkaError | None = None
         self.message: Message | None = None
+        # Set when produce() itself refused the message (a full queue): no report will come.
+        self.refused: str | None = None
 
     def report(self, error: KafkaError | None, message: Message) -> None:
         self.error, self.message = error, message
+        self._done.set()
+
+    def refuse(self, reason: str) -> None:
+        self.refused = reason
         self._done.set()
 
     def wait(self, timeout: float) -> bool:
         return self._done.wait(timeout)
 
 
-class KafkaOrderEventPublisher(OrderEventPublisher):
+class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
     """Publishes ``order.created`` and waits for this message's own delivery report.
 
-    One shared producer serves every request thread; a background thread polls it so
-    delivery callbacks run without anyone flushing the whole producer.
+    One shared producer serves every request thread (and, in outbox mode, the relay); a
+    background thread polls it so delivery callbacks run without anyone flushing the
+    whole producer.
     """
 
     def __init__(
@@ -99,22 +114,53 @@ class KafkaOrderEventPublisher(OrderEventPublisher):
 
     def publish(self, event: OrderCreated) -> Delivery:
         """Publish and wait (bounded) for the broker's delivery report."""
-        pending = _PendingDelivery()
         producer = self._producer
+        pending = self._produce(
+            producer, self._topic, str(event.order_id).encode(), encode_order_created(event)
+        )
+        return self._await(producer, pending, time.monotonic() + self._timeout_s)
+
+    def publish_messages(self, messages: Sequence[OutboxMessage]) -> list[PublishOutcome]:
+        """Send every message at once, then wait for each one's report (one shared bound).
+
+        Sending the whole batch before waiting costs one round trip instead of one per
+        message; each outcome still rests on that message's own delivery report.
+        """
+        producer = self._producer
+        pendings = [
+            self._produce(producer, m.topic, m.key.encode(), m.payload, raising=False)
+            for m in messages
+        ]
+        deadline = time.monotonic() + self._timeout_s
+        outcomes = []
+        for pending in pendings:
+            try:
+                outcomes.append(PublishOutcome(self._await(producer, pending, deadline)))
+            except PublishFailed as ex:
+                outcomes.append(PublishOutcome(None, str(ex)))
+        return outcomes
+
+    @staticmethod
+    def _produce(
+        producer: Producer, topic: str, key: bytes, value: bytes, *, raising: bool = True
+    ) -> _PendingDelivery:
+        pending = _PendingDelivery()
         try:
-            producer.produce(
-                self._topic,
-                key=str(event.order_id).encode(),
-                value=encode_order_created(event),
-                on_delivery=pending.report,
-            )
+            producer.produce(topic, key=key, value=value, on_delivery=pending.report)
         except (BufferError, KafkaException) as ex:
-            raise PublishFailed(f"the producer refused the event: {ex}") from ex
-        if not pending.wait(self._timeout_s):
+            if raising:
+                raise PublishFailed(f"the producer refused the event: {ex}") from ex
+            pending.refuse(f"the producer refused the event: {ex}")
+        return pending
+
+    def _await(self, producer: Producer, pending: _PendingDelivery, deadline: float) -> Delivery:
+        if not pending.wait(max(0.0, deadline - time.monotonic())):
             raise PublishFailed(
                 f"no delivery report within {self._timeout_s:g} s; the broker may still "
                 "write the event (indeterminate until the topic is read)"
             )
+        if pending.refused is not None:
+            raise PublishFailed(pending.refused)
         if pending.error is not None:
             if pending.error.code() in _UNRECOVERABLE or pending.error.fatal():
                 self._replace(producer, pending.error)

@@ -45,6 +45,23 @@ def _create_body() -> dict[str, Any]:
     }
 
 
+_HEALTH_DESCRIPTION = (
+    "Components: db, kafka and, in outbox mode, outbox. The outbox component is UP while "
+    "the relay thread runs and the backlog can be read, DOWN when the relay is not "
+    "running or the backlog query fails; its details are backlog (pending rows), "
+    "oldestPendingAgeSeconds, consecutiveFailures, lastError, lastErrorAt, lastPublishedAt "
+    "and publishedSinceStart. A broker outage leaves it UP (the relay retries with backoff) "
+    "and shows as kafka DOWN and a growing backlog. Answers within 2 s."
+)
+
+_METRICS_DESCRIPTION = (
+    "Process metrics, and in outbox mode: outbox_backlog, outbox_oldest_pending_age_seconds, "
+    "outbox_relay_running (gauges, read at each scrape), outbox_relay_passes_total, "
+    "outbox_published_total, outbox_publish_failures_total (counters) and "
+    "outbox_relay_delay_seconds (histogram: "
+    "from a row's creation to its event's delivery report)."
+)
+
 _BAD_BODY = {
     "400": _error("Malformed JSON or an invalid field (the description names it)."),
     "413": _error("The body is larger than the limit."),
@@ -52,8 +69,11 @@ _BAD_BODY = {
 }
 
 
-def build_openapi(*, chaos: bool) -> dict[str, Any]:
-    """Return the document; the chaos path appears only when the profile is active."""
+def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
+    """Return the document; the chaos path appears only when the profile is active.
+
+    With ``outbox`` the summaries describe the outbox mode instead of the Dual Write.
+    """
     models = [
         schemas.CreateOrderRequest,
         schemas.OrderCreatedResponse,
@@ -66,14 +86,21 @@ def build_openapi(*, chaos: bool) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/orders": {
             "post": {
-                "summary": "Place an order (commit, then publish order.created: the Dual Write)",
+                "summary": (
+                    "Place an order (the order and its order.created event in one "
+                    "transaction: the Transactional Outbox; a relay publishes it)"
+                    if outbox
+                    else "Place an order (commit, then publish order.created: the Dual Write)"
+                ),
                 "operationId": "createOrder",
                 "requestBody": _create_body(),
                 "responses": {
                     "201": {
                         **_json(
                             schemas.OrderCreatedResponse,
-                            "Created (also when the event was lost: see the service log).",
+                            "Created; its event waits in the outbox for the relay."
+                            if outbox
+                            else "Created (also when the event was lost: see the service log).",
                         ),
                         "headers": {"Location": {"schema": {"type": "string"}}},
                     },
@@ -101,7 +128,9 @@ def build_openapi(*, chaos: bool) -> dict[str, Any]:
         },
         "/actuator/health": {
             "get": {
-                "summary": "Health of the database and the broker",
+                "summary": "Health of the database and the broker"
+                + (", and the outbox relay's backlog" if outbox else ""),
+                "description": _HEALTH_DESCRIPTION,
                 "operationId": "health",
                 "responses": {
                     "200": _json(schemas.HealthResponse, "Every component is UP."),
@@ -109,11 +138,29 @@ def build_openapi(*, chaos: bool) -> dict[str, Any]:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Metrics in the Prometheus text format",
+                "description": _METRICS_DESCRIPTION,
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "The metrics (text exposition format 0.0.4).",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
     }
     if chaos:
         paths["/chaos/phantom-event"] = {
             "post": {
-                "summary": "Force the phantom event: publish, then roll the order back",
+                "summary": (
+                    "Attempt the phantom event: store the event in the outbox, then roll "
+                    "the order back (nothing is published)"
+                    if outbox
+                    else "Force the phantom event: publish, then roll the order back"
+                ),
                 "description": (
                     "Only with the chaos profile. Every field of the report is observed."
                 ),

@@ -100,6 +100,14 @@ class PhantomEventReportResponse(BaseModel):
     kafkaError: str | None = Field(description="Why the publish failed, when it did.")
     dbQuery: str = Field(description="The query that counted the order's rows.")
     dbRowsFound: int
+    mode: Literal["dual-write", "outbox"] = Field(
+        description="How the create-order use case wrote the event: published it (Dual "
+        "Write) or stored it in the outbox in the order's transaction."
+    )
+    outboxRowsFound: int | None = Field(
+        description="Outbox mode: the order's outbox rows, counted on a fresh connection "
+        "after the rollback; null in Dual Write mode."
+    )
 
 
 class ComponentHealth(BaseModel):

@@ -6,7 +6,7 @@ import functools
 import logging
 
 from service.domain.ports import UnitOfWork
-from service.domain.use_cases import CreateOrder, CreateOrderCommand, CreateOrderResult
+from service.domain.use_cases import CreateOrderCommand, CreateOrderResult, PlaceOrder
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +23,17 @@ class PhantomEventSimulationException(RuntimeError):
 
 
 class ChaosOrderExecutor:
-    """Runs the ordinary create-order use case, unchanged, inside the caller's transaction."""
+    """Runs the ordinary create-order use case, unchanged, inside the caller's transaction.
 
-    def __init__(self, create_order: CreateOrder) -> None:
+    "Ordinary" means whichever the service runs: the Dual Write, or with the ``outbox``
+    profile the outbox, whose event row then shares the boundary's transaction.
+    """
+
+    def __init__(self, create_order: PlaceOrder) -> None:
         self._create_order = create_order
 
     def execute(self, command: CreateOrderCommand, uow: UnitOfWork) -> CreateOrderResult:
-        """Save the order and publish its event (the use case's own steps)."""
+        """Save the order, and publish its event or store it in the outbox (the use case's)."""
         return self._create_order(command, uow)
 
 

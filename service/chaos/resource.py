@@ -41,4 +41,6 @@ def report_json(report: PhantomEventReport) -> dict:
         "kafkaError": report.result.publish_error,
         "dbQuery": report.query.replace("%s", f"'{order_id}'"),
         "dbRowsFound": report.rows_found,
+        "mode": "outbox" if report.result.via_outbox else "dual-write",
+        "outboxRowsFound": report.outbox_rows_found,
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from uuid import UUID
 
 from service.chaos.executor import PhantomEventChaosInterceptor, PhantomEventSimulationException
 from service.domain.ports import UnitOfWork
@@ -24,6 +23,17 @@ _STILL_IN_DB = (
     "UNEXPECTED: the order is still in PostgreSQL after the rollback; the transaction "
     "boundary did not hold."
 )
+_OUTBOX_ROLLED_BACK = (
+    "NO PHANTOM EVENT (outbox mode): the order.created event was written to the outbox "
+    "inside the transaction that rolled back, so it was rolled back with the order: a fresh "
+    "query finds {rows} outbox rows for the order, and the request published nothing to "
+    "Kafka. The relay publishes only committed outbox rows, so no consumer will hear of "
+    "this order."
+)
+_OUTBOX_ROW_LEFT = (
+    "UNEXPECTED: {rows} outbox row(s) for the order survived the rollback; the relay would "
+    "publish an event for an order that does not exist."
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,9 @@ class PhantomEventReport:
     rows_found: int
     db_rolled_back: bool
     query: str
+    # Outbox mode only: the order's outbox rows, counted on a fresh connection after the
+    # rollback. None in Dual Write mode, where the use case writes no outbox row.
+    outbox_rows_found: int | None = None
 
     @property
     def exists_in_db(self) -> bool:
@@ -50,6 +63,10 @@ class PhantomEventReport:
         """Say in words what happened."""
         if self.exists_in_db:
             return _STILL_IN_DB
+        if self.result.via_outbox:
+            if self.outbox_rows_found:
+                return _OUTBOX_ROW_LEFT.format(rows=self.outbox_rows_found)
+            return _OUTBOX_ROLLED_BACK.format(rows=self.outbox_rows_found)
         if not self.result.event_sent:
             return _NOT_PUBLISHED.format(error=self.result.publish_error)
         return _PHANTOM
@@ -79,14 +96,19 @@ class ChaosService:
             result = ex.result
         else:
             raise RuntimeError("the phantom-event interceptor did not fire")
+        rows_found, outbox_rows_found = self._count_rows(result)
         return PhantomEventReport(
             result=result,
-            rows_found=self._count_rows(result.order_id),
+            rows_found=rows_found,
             db_rolled_back=uow.rolled_back and not uow.committed,
             query=self._count_query,
+            outbox_rows_found=outbox_rows_found,
         )
 
-    def _count_rows(self, order_id: UUID) -> int:
+    def _count_rows(self, result: CreateOrderResult) -> tuple[int, int | None]:
         # A new unit of work borrows another connection: what it sees is committed data.
         with self._uow_factory() as fresh:
-            return fresh.orders.count_rows(order_id)
+            rows = fresh.orders.count_rows(result.order_id)
+            if not result.via_outbox:
+                return rows, None
+            return rows, fresh.outbox.count_for_order(result.order_id)

@@ -11,14 +11,14 @@ from service.chaos.executor import ChaosOrderExecutor, PhantomEventChaosIntercep
 from service.chaos.resource import PhantomEvent
 from service.chaos.service import ChaosService
 from service.domain.ports import UnitOfWork
-from service.domain.use_cases import CreateOrder
+from service.domain.use_cases import PlaceOrder
 
 logger = logging.getLogger(__name__)
 
 
 def install_chaos_routes(
     app: falcon.App,
-    create_order: CreateOrder,
+    create_order: PlaceOrder,
     uow_factory: Callable[[], UnitOfWork],
     count_query: str,
     max_body_bytes: int,

@@ -24,3 +24,11 @@ class OrderNotFound(DomainError):
 
 class PublishFailed(DomainError):
     """The broker did not confirm an event: it may be lost, or may still arrive later."""
+
+
+class DuplicateEvent(DomainError):
+    """An event with this id was handled before: delivery is at least once, handling once."""
+
+    def __init__(self, event_id: object) -> None:
+        super().__init__(f"event {event_id} was already processed")
+        self.event_id = event_id

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 from uuid import UUID
@@ -32,6 +34,57 @@ class OrderRepository(abc.ABC):
         """Return how many rows of ``orders`` have this id (0 or 1): evidence, not a guess."""
 
 
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One pending row of the outbox: an event stored with its order, waiting for the relay."""
+
+    id: int
+    event_id: UUID
+    topic: str
+    key: str
+    payload: bytes
+    created_at: datetime
+    attempts: int = 0
+
+
+class OutboxRepository(abc.ABC):
+    """The transactional outbox, inside the current unit of work's transaction."""
+
+    @abc.abstractmethod
+    def add(self, event: OrderCreated) -> None:
+        """Store ``event`` for the relay, in the same transaction as its order."""
+
+    @abc.abstractmethod
+    def count_for_order(self, order_id: UUID) -> int:
+        """Return how many pending rows carry this order's events: evidence, not a guess."""
+
+    @abc.abstractmethod
+    def claim_batch(self, limit: int) -> list[OutboxMessage]:
+        """Lock and return up to ``limit`` pending rows, oldest first, for this transaction only.
+
+        Rows locked by another transaction are skipped, and so is every row of an order
+        whose earlier row is still pending: only the oldest pending row of each order is
+        eligible, so two relays never publish the same row at once, nor an order's events
+        out of order.
+        """
+
+    @abc.abstractmethod
+    def mark_sent(self, ids: Sequence[int]) -> None:
+        """Remove the rows whose delivery the broker confirmed."""
+
+    @abc.abstractmethod
+    def record_failure(self, ids: Sequence[int], error: str) -> None:
+        """Note a failed attempt on these rows; they stay pending."""
+
+
+class ProcessedEventRepository(abc.ABC):
+    """The ids of the events already handled, inside the current unit of work's transaction."""
+
+    @abc.abstractmethod
+    def add(self, event_id: UUID, event_type: str) -> bool:
+        """Record that this event is handled; return False if it was recorded before."""
+
+
 class UnitOfWork(abc.ABC):
     """One database transaction: leaving the outermost ``with`` rolls back unless committed.
 
@@ -42,6 +95,8 @@ class UnitOfWork(abc.ABC):
     """
 
     orders: OrderRepository
+    outbox: OutboxRepository
+    processed_events: ProcessedEventRepository
 
     def __init__(self) -> None:
         self._depth = 0
@@ -118,4 +173,30 @@ class OrderEventPublisher(abc.ABC):
 
         Raises:
             PublishFailed: the broker did not confirm the event in time.
+        """
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What became of one message: its delivery report, or why it is not confirmed."""
+
+    delivery: Delivery | None
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """Tell whether the broker confirmed the message."""
+        return self.delivery is not None
+
+
+class MessagePublisher(abc.ABC):
+    """Publishes stored messages (the outbox's rows) as they are, topic, key and value."""
+
+    @abc.abstractmethod
+    def publish_messages(self, messages: Sequence[OutboxMessage]) -> list[PublishOutcome]:
+        """Publish every message and wait (bounded) for each one's own delivery report.
+
+        Returns:
+            One outcome per message, in the same order. A message without a report in
+            time is indeterminate: the broker may still write it later.
         """

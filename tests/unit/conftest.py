@@ -79,13 +79,14 @@ def hanging_probe():
 def make_client(database, publisher, health_checks):
     """Build a ``TestClient`` on ``create_app`` with fakes; ``env`` holds ``MARS_*`` settings."""
 
-    def make(env=None, *, uow_factory=None, health=None) -> testing.TestClient:
+    def make(env=None, *, uow_factory=None, health=None, metrics=None) -> testing.TestClient:
         config = load_config(env or {})
         adapters = Adapters(
             uow_factory=uow_factory or (lambda: FakeUnitOfWork(database)),
             publisher=publisher,
             health=health or health_checks(),
             count_query=COUNT_ORDER_ROWS,
+            metrics=metrics,
         )
         return testing.TestClient(create_app(config, adapters, clock=fixed_clock))
 
@@ -100,3 +101,8 @@ def client(make_client):
 @pytest.fixture
 def chaos_client(make_client):
     return make_client({"MARS_PROFILES_ACTIVE": "chaos"})
+
+
+@pytest.fixture
+def outbox_chaos_client(make_client):
+    return make_client({"MARS_PROFILES_ACTIVE": "outbox,chaos"})

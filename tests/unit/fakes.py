@@ -1,4 +1,4 @@
-"""Hand-written fakes for our own ports: the repository, the unit of work and the publisher.
+"""Hand-written fakes for our own ports: the repositories, the unit of work, the publishers.
 
 ``FakeUnitOfWork`` subclasses the real ``UnitOfWork``, so the nesting and rollback rules
 under test are the production ones; only the storage underneath is a dict.
@@ -6,13 +6,25 @@ under test are the production ones; only the storage underneath is a dict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
+from service.adapters.event_json import encode_order_created
 from service.domain.errors import PublishFailed
 from service.domain.events import OrderCreated
 from service.domain.model import Order
-from service.domain.ports import Delivery, OrderEventPublisher, OrderRepository, UnitOfWork
+from service.domain.ports import (
+    Delivery,
+    MessagePublisher,
+    OrderEventPublisher,
+    OrderRepository,
+    OutboxMessage,
+    OutboxRepository,
+    ProcessedEventRepository,
+    PublishOutcome,
+    UnitOfWork,
+)
 
 
 class FakeOrderRepository(OrderRepository):
@@ -41,11 +53,72 @@ class FakeOrderRepository(OrderRepository):
         return 1 if order_id in self.orders else 0
 
 
+class FakeOutboxRepository(OutboxRepository):
+    """Outbox rows in a dict keyed by id; claims follow the SQL's rules (see the port)."""
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+        self.rows: dict[int, OutboxMessage] = dict(database.outbox)
+        self.errors: dict[int, str] = dict(database.outbox_errors)
+
+    def add(self, event: OrderCreated) -> None:
+        # Like a sequence, ids are never handed out twice, even after a rollback.
+        self._database.last_outbox_id += 1
+        row_id = self._database.last_outbox_id
+        self.rows[row_id] = OutboxMessage(
+            row_id,
+            event.event_id,
+            "order.created",
+            str(event.order_id),
+            encode_order_created(event),
+            event.occurred_at,
+        )
+
+    def count_for_order(self, order_id: UUID) -> int:
+        return sum(1 for row in self.rows.values() if row.key == str(order_id))
+
+    def claim_batch(self, limit: int) -> list[OutboxMessage]:
+        oldest_per_key: dict[str, OutboxMessage] = {}
+        for row in sorted(self.rows.values(), key=lambda r: r.id):
+            oldest_per_key.setdefault(row.key, row)
+        eligible = [r for r in oldest_per_key.values() if r.id not in self._database.locked]
+        return sorted(eligible, key=lambda r: r.id)[:limit]
+
+    def mark_sent(self, ids: Sequence[int]) -> None:
+        for row_id in ids:
+            del self.rows[row_id]
+            self.errors.pop(row_id, None)
+
+    def record_failure(self, ids: Sequence[int], error: str) -> None:
+        for row_id in ids:
+            self.rows[row_id] = replace(self.rows[row_id], attempts=self.rows[row_id].attempts + 1)
+            self.errors[row_id] = error
+
+
+class FakeProcessedEventRepository(ProcessedEventRepository):
+    """Handled event ids in a dict."""
+
+    def __init__(self, ids: dict[UUID, str]) -> None:
+        self.ids = ids
+
+    def add(self, event_id: UUID, event_type: str) -> bool:
+        if event_id in self.ids:
+            return False
+        self.ids[event_id] = event_type
+        return True
+
+
 @dataclass
 class FakeDatabase:
     """The committed state every unit of work starts from, and a tally of transactions."""
 
     committed: dict[UUID, Order] = field(default_factory=dict)
+    outbox: dict[int, OutboxMessage] = field(default_factory=dict)
+    outbox_errors: dict[int, str] = field(default_factory=dict)
+    processed: dict[UUID, str] = field(default_factory=dict)
+    # Outbox row ids another relay holds locked: skipped, and they block later rows.
+    locked: set[int] = field(default_factory=set)
+    last_outbox_id: int = 0
     begun: int = 0
     commits: int = 0
     rollbacks: int = 0
@@ -58,8 +131,8 @@ class FakeDatabase:
 
     @property
     def untouched(self) -> bool:
-        """Tell whether nothing was ever written (no order, no commit)."""
-        return not self.committed and self.commits == 0
+        """Tell whether nothing was ever written (no order, no outbox row, no commit)."""
+        return not self.committed and not self.outbox and self.commits == 0
 
 
 class FakeUnitOfWork(UnitOfWork):
@@ -68,19 +141,27 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self, database: FakeDatabase | None = None) -> None:
         super().__init__()
         self.database = FakeDatabase() if database is None else database
+        self._open_repositories()
+
+    def _open_repositories(self) -> None:
         self.orders = FakeOrderRepository(dict(self.database.committed))
+        self.outbox = FakeOutboxRepository(self.database)
+        self.processed_events = FakeProcessedEventRepository(dict(self.database.processed))
 
     def _begin(self) -> None:
         self.database.begun += 1
-        self.orders = FakeOrderRepository(dict(self.database.committed))
+        self._open_repositories()
 
     def _commit(self) -> None:
         self.database.commits += 1
         self.database.committed.update(self.orders.orders)
+        self.database.outbox = dict(self.outbox.rows)
+        self.database.outbox_errors = dict(self.outbox.errors)
+        self.database.processed = dict(self.processed_events.ids)
 
     def _rollback(self) -> None:
         self.database.rollbacks += 1
-        self.orders = FakeOrderRepository(dict(self.database.committed))
+        self._open_repositories()
 
     def _end(self) -> None:
         self.database.ended += 1
@@ -92,6 +173,7 @@ class LeakyRollbackUnitOfWork(FakeUnitOfWork):
     def _rollback(self) -> None:
         self.database.rollbacks += 1
         self.database.committed.update(self.orders.orders)
+        self.database.outbox.update(self.outbox.rows)
 
 
 class NonJoiningUnitOfWork(FakeUnitOfWork):
@@ -151,3 +233,38 @@ class FakePublisher(OrderEventPublisher):
     def untouched(self) -> bool:
         """Tell whether nobody asked to publish anything."""
         return not self.attempts
+
+
+class FakeMessagePublisher(MessagePublisher):
+    """Records the batches it is asked to publish; confirms them, or fails chosen ones."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[OutboxMessage]] = []
+        self.published: list[OutboxMessage] = []
+        self.failure: str | None = None
+        self.failing_keys: set[str] = set()
+        self._next_offset = 0
+
+    def fail_with(self, reason: str = "no delivery report within 5 s", *keys: str) -> None:
+        """Fail every later message (or only those with one of ``keys``) with ``reason``."""
+        self.failure = reason
+        self.failing_keys = set(keys)
+
+    def recover(self) -> None:
+        """Confirm every later message again."""
+        self.failure = None
+        self.failing_keys = set()
+
+    def publish_messages(self, messages: Sequence[OutboxMessage]) -> list[PublishOutcome]:
+        self.batches.append(list(messages))
+        outcomes = []
+        for message in messages:
+            if self.failure is not None and (
+                not self.failing_keys or message.key in self.failing_keys
+            ):
+                outcomes.append(PublishOutcome(None, self.failure))
+                continue
+            outcomes.append(PublishOutcome(Delivery(message.topic, 0, self._next_offset)))
+            self._next_offset += 1
+            self.published.append(message)
+        return outcomes

@@ -23,6 +23,8 @@ REPORT_FIELDS = {
     "kafkaError",
     "dbQuery",
     "dbRowsFound",
+    "mode",
+    "outboxRowsFound",
 }
 
 
@@ -62,6 +64,7 @@ def test_phantom_event_reports_the_observed_phantom(chaos_client, database, publ
     assert report["phantomEventProduced"] is True
     assert report["explanation"].startswith("PHANTOM EVENT")
     assert report["dbQuery"] == f"SELECT count(*) FROM orders WHERE id = '{report['orderId']}'"
+    assert (report["mode"], report["outboxRowsFound"]) == ("dual-write", None)
     assert database.committed == {}
 
 

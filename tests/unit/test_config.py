@@ -114,3 +114,58 @@ def test_password_is_masked():
 )
 def test_mask_password_hides_only_the_password(url, masked):
     assert mask_password(url) == masked
+
+
+def test_outbox_settings_have_defaults_and_the_profile_switches_the_mode():
+    default = load_config({})
+    outbox = load_config({"MARS_PROFILES_ACTIVE": "outbox"})
+
+    assert not default.outbox_enabled
+    assert outbox.outbox_enabled
+    assert not outbox.chaos_enabled
+    assert load_config({"MARS_PROFILES_ACTIVE": "chaos,outbox"}).outbox_enabled
+    assert (
+        default.outbox_poll_interval_ms,
+        default.outbox_batch_size,
+        default.outbox_backoff_max_ms,
+    ) == (200, 100, 5000)
+
+
+def test_outbox_settings_are_read_from_mars_variables():
+    config = load_config(
+        {
+            "MARS_OUTBOX_POLL_INTERVAL_MS": "50",
+            "MARS_OUTBOX_BATCH_SIZE": "500",
+            "MARS_OUTBOX_BACKOFF_MAX_MS": "1000",
+        }
+    )
+
+    assert (
+        config.outbox_poll_interval_ms,
+        config.outbox_batch_size,
+        config.outbox_backoff_max_ms,
+    ) == (50, 500, 1000)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MARS_OUTBOX_POLL_INTERVAL_MS", "0"),
+        ("MARS_OUTBOX_POLL_INTERVAL_MS", "soon"),
+        ("MARS_OUTBOX_BATCH_SIZE", "0"),
+        ("MARS_OUTBOX_BATCH_SIZE", "100000"),
+        ("MARS_OUTBOX_BACKOFF_MAX_MS", "10"),
+    ],
+)
+def test_out_of_range_outbox_settings_are_rejected(name, value):
+    with pytest.raises(ValidationError):
+        load_config({name: value})
+
+
+def test_backoff_shorter_than_the_poll_interval_is_rejected_naming_both():
+    with pytest.raises(ValidationError) as caught:
+        load_config({"MARS_OUTBOX_POLL_INTERVAL_MS": "2000", "MARS_OUTBOX_BACKOFF_MAX_MS": "1000"})
+
+    [error] = caught.value.errors()
+    assert error["loc"] == ("outbox_backoff_max_ms",)
+    assert "MARS_OUTBOX_POLL_INTERVAL_MS" in error["msg"]

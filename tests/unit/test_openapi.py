@@ -19,6 +19,7 @@ from openapi_core.validation.request.exceptions import InvalidRequestBody
 from openapi_core.validation.response.exceptions import InvalidData
 from openapi_spec_validator import validate
 
+from service.adapters.prometheus import new_registry
 from service.api.openapi import build_openapi
 
 from .payloads import SCHEMA_INVALID_BODIES, item, order
@@ -114,9 +115,11 @@ def exchange(client, spec: OpenAPI, method: str, path: str, body=None, headers=N
     return result
 
 
-@pytest.mark.parametrize("chaos", [False, True], ids=["default", "chaos"])
-def test_served_document_is_a_valid_openapi_3_1_document(make_client, chaos):
-    client = make_client({"MARS_PROFILES_ACTIVE": "chaos" if chaos else ""})
+@pytest.mark.parametrize(
+    "profiles", ["", "chaos", "outbox", "outbox,chaos"], ids=["default", "chaos", "outbox", "both"]
+)
+def test_served_document_is_a_valid_openapi_3_1_document(make_client, profiles):
+    client = make_client({"MARS_PROFILES_ACTIVE": profiles})
 
     document = served_document(client)
 
@@ -127,6 +130,14 @@ def test_served_document_is_a_valid_openapi_3_1_document(make_client, chaos):
 def test_served_document_is_the_generated_one(client, chaos_client):
     assert served_document(client) == json.loads(json.dumps(build_openapi(chaos=False)))
     assert served_document(chaos_client) == json.loads(json.dumps(build_openapi(chaos=True)))
+
+
+def test_outbox_mode_serves_the_outbox_document(outbox_chaos_client):
+    document = served_document(outbox_chaos_client)
+
+    assert document == json.loads(json.dumps(build_openapi(chaos=True, outbox=True)))
+    assert "Transactional Outbox" in document["paths"]["/orders"]["post"]["summary"]
+    assert documented_operations(document) == served_operations(outbox_chaos_client)
 
 
 def test_document_lists_exactly_the_served_routes(client):
@@ -286,3 +297,35 @@ def test_document_rejects_the_bodies_the_api_rejects(client, body, field):
     with pytest.raises(InvalidRequestBody) as caught:
         strict_spec(client).validate_request(api_request("POST", "/orders", body))
     assert field in rejected_fields(caught.value)
+
+
+def test_outbox_phantom_report_matches_the_document(outbox_chaos_client):
+    spec = strict_spec(outbox_chaos_client)
+
+    result = exchange(outbox_chaos_client, spec, "POST", "/chaos/phantom-event", order())
+
+    assert result.status_code == 200
+    assert result.json["outboxRowsFound"] == 0
+
+
+def test_metrics_response_matches_the_document(make_client):
+    client = make_client(metrics=new_registry())
+
+    result = exchange(client, strict_spec(client), "GET", "/metrics")
+
+    assert result.status_code == 200
+
+
+def test_health_with_the_outbox_component_matches_the_document(make_client, health_checks):
+    def outbox(timeout):
+        return {"relayRunning": True, "backlog": 3, "oldestPendingAgeSeconds": 1.5}
+
+    client = make_client(
+        {"MARS_PROFILES_ACTIVE": "outbox"},
+        health=health_checks({"db": lambda t: {}, "kafka": lambda t: {}, "outbox": outbox}),
+    )
+
+    result = exchange(client, strict_spec(client), "GET", "/actuator/health")
+
+    assert result.status_code == 200
+    assert result.json["components"]["outbox"]["details"]["backlog"] == 3

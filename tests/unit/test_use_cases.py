@@ -205,12 +205,14 @@ def test_cancel_order_cancels_and_commits(database):
 
 def test_cancel_order_is_a_no_op_on_a_cancelled_order(database):
     order = a_stored_order(database, OrderStatus.CANCELLED)
+    event = a_cancellation(order.id)
 
-    result = CancelOrder(lambda: LATER)(a_cancellation(order.id), FakeUnitOfWork(database))
+    result = CancelOrder(lambda: LATER)(event, FakeUnitOfWork(database))
 
     assert result == order
     assert database.committed[order.id].updated_at == NOW
-    assert database.commits == 0
+    # The order is unchanged; only the event's id is recorded as handled.
+    assert database.processed == {event.event_id: "OrderCancelled"}
 
 
 def test_cancel_order_raises_order_not_found_for_an_unknown_id(database):

@@ -13,7 +13,7 @@ from service.api.validation import create_order_command
 from service.domain.errors import OrderNotFound
 from service.domain.model import Order
 from service.domain.ports import UnitOfWork
-from service.domain.use_cases import CreateOrder, GetOrder
+from service.domain.use_cases import GetOrder, PlaceOrder
 
 UowFactory = Callable[[], UnitOfWork]
 
@@ -22,7 +22,7 @@ class OrderCollection:
     """Place orders."""
 
     def __init__(
-        self, create_order: CreateOrder, uow_factory: UowFactory, max_body_bytes: int
+        self, create_order: PlaceOrder, uow_factory: UowFactory, max_body_bytes: int
     ) -> None:
         self._create_order = create_order
         self._uow_factory = uow_factory
@@ -30,7 +30,10 @@ class OrderCollection:
 
     @falcon.before(require_json_body)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Create an order: 201 with its id, even when its event could not be published."""
+        """Create an order: 201 with its id, even when its event could not be published.
+
+        In outbox mode the event is stored with the order and published later by the relay.
+        """
         command = create_order_command(req)
         result = self._create_order(command, self._uow_factory())
         resp.status = falcon.HTTP_201

@@ -1,0 +1,258 @@
+"""The outbox relay: a background thread that publishes pending outbox rows, at least once.
+
+Each pass is ``RelayOutbox`` (the use case): lock a batch with ``SKIP LOCKED``, publish it,
+delete what the broker confirmed, commit. This module decides *when* passes run: every
+poll interval while the outbox is empty, at once after a full batch, and after a failure
+with a bounded, jittered exponential backoff. It also reports the relay's state to the
+health check.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.adapters.event_json import iso_instant
+from service.adapters.postgres import OutboxBacklog
+from service.domain.use_cases import Clock, RelayPass
+
+logger = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Exponential backoff with equal jitter: step ``initial * 2**n``, capped at ``maximum``.
+
+    The wait is drawn between half the step and the step: never shorter than half (a
+    broker that is down is not hammered), never longer than ``maximum`` (a broker that is
+    back is found again within that bound), and spread, so that several instances that
+    failed together do not retry in lockstep.
+    """
+
+    def __init__(
+        self, initial: float, maximum: float, *, draw: Callable[[], float] = random.random
+    ) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self._draw = draw
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        """Count one more failure and return how long to wait before the next attempt."""
+        step = min(self._maximum, self._initial * 2**self.failures)
+        self.failures += 1
+        return step / 2 + self._draw() * step / 2
+
+    def reset(self) -> None:
+        """Forget the failures: the next one waits the shortest step again."""
+        self.failures = 0
+
+
+class RelayObserver:
+    """Hears what the relay did, for metrics; this base class ignores it."""
+
+    def published(self, delays: Sequence[float]) -> None:
+        """Rows confirmed by the broker; ``delays`` from each row's creation, in seconds."""
+
+    def failed(self, count: int) -> None:
+        """Rows whose publish was not confirmed in one pass (they stay pending)."""
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    """The relay as the health check sees it."""
+
+    running: bool
+    consecutive_failures: int
+    last_error: str | None
+    last_error_at: datetime | None
+    last_published_at: datetime | None
+    published: int
+    # Passes completed since the start, failed ones included.
+    passes: int
+
+
+class OutboxRelay:
+    """Runs relay passes in a thread of its own until stopped."""
+
+    def __init__(
+        self,
+        run_pass: Callable[[], RelayPass],
+        *,
+        batch_size: int,
+        interval: float,
+        backoff: Backoff,
+        clock: Clock,
+        observer: RelayObserver | None = None,
+        setup: Callable[[], object] | None = None,
+    ) -> None:
+        """Describe the relay; nothing runs until :meth:`start`.
+
+        Args:
+            run_pass: One pass (claim, publish, mark sent, commit) on a new unit of work.
+            batch_size: The pass's batch size: a full batch means more rows are waiting.
+            interval: Seconds between passes while the outbox is empty.
+            backoff: The waits after failed passes.
+            clock: The time of errors and deliveries, for the health check.
+            observer: Hears what was published and what failed (metrics).
+            setup: Run before the first pass until it succeeds once (e.g. create the
+                topics when the broker was unreachable at start).
+        """
+        self._run_pass = run_pass
+        self._batch_size = batch_size
+        self._interval = interval
+        self._backoff = backoff
+        self._clock = clock
+        self._observer = observer or RelayObserver()
+        self._setup = setup
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay")
+        self._lock = threading.Lock()
+        self._last_error: str | None = None
+        self._last_error_at: datetime | None = None
+        self._last_published_at: datetime | None = None
+        self._published = 0
+        self._passes = 0
+
+    def start(self) -> None:
+        """Start relaying in the background."""
+        self._thread.start()
+        logger.info(
+            "outbox relay started: every %g s while idle, batches of %d",
+            self._interval,
+            self._batch_size,
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the pass in hand (bounded by the publish timeout) and wait for it."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("the outbox relay did not stop within %g s", timeout)
+
+    def status(self) -> RelayStatus:
+        """Return the relay's state: running, failures in a row, last error, last delivery."""
+        with self._lock:
+            return RelayStatus(
+                running=self._thread.is_alive() and not self._stopping.is_set(),
+                consecutive_failures=self._backoff.failures,
+                last_error=self._last_error,
+                last_error_at=self._last_error_at,
+                last_published_at=self._last_published_at,
+                published=self._published,
+                passes=self._passes,
+            )
+
+    def run_once(self) -> float:
+        """Run one pass and return how many seconds to wait before the next one."""
+        try:
+            return self._pass()
+        finally:
+            with self._lock:
+                self._passes += 1
+
+    def _pass(self) -> float:
+        try:
+            if self._setup is not None:
+                self._setup()
+                self._setup = None
+            result = self._run_pass()
+        except Exception as ex:
+            # The database or the broker's admin API is away: nothing was marked sent,
+            # so every row is still pending and will be taken again.
+            return self._failure(f"{type(ex).__name__}: {str(ex).strip()}", ())
+        if result.published:
+            self._observer.published(result.delays())
+            with self._lock:
+                self._published += len(result.published)
+                self._last_published_at = result.confirmed_at
+        if result.failed:
+            self._observer.failed(len(result.failed))
+            return self._failure(result.error or "not confirmed", result.failed)
+        if self._backoff.failures:
+            logger.info("outbox relay recovered after %d failed pass(es)", self._backoff.failures)
+            self._backoff.reset()
+        # A full batch means more rows are waiting: go on at once to drain a backlog.
+        return 0.0 if result.claimed >= self._batch_size else self._interval
+
+    def _failure(self, error: str, failed: Sequence[object]) -> float:
+        with self._lock:
+            self._last_error = error
+            self._last_error_at = self._clock()
+        delay = self._backoff.next_delay()
+        # One warning per outage, not one per retry; the later ones go to debug.
+        log = logger.warning if self._backoff.failures == 1 else logger.debug
+        log(
+            "outbox relay: %s (%d row(s) not confirmed; they stay pending and are sent again, "
+            "at least once); retry %d in %.2f s",
+            error,
+            len(failed),
+            self._backoff.failures,
+            delay,
+        )
+        return delay
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                delay = self.run_once()
+            except Exception:
+                # A bug outside the pass (an observer, say) must not end the relay:
+                # the rows would wait for a restart.
+                logger.exception("outbox relay: unexpected error; going on after a pause")
+                delay = self._backoff.next_delay()
+            self._stopping.wait(delay)
+        logger.info("outbox relay stopped")
+
+
+class OutboxHealthProbe:
+    """The ``outbox`` component of the health check.
+
+    UP while the relay thread runs and the backlog can be read; DOWN when the relay is
+    not running (it crashed or was stopped) or the backlog query fails. A broker outage
+    leaves it UP: the relay is doing its job, retrying with backoff, and no event is lost;
+    the outage shows as ``kafka`` DOWN, a growing ``backlog``, ``oldestPendingAgeSeconds``
+    and ``lastError``.
+    """
+
+    def __init__(
+        self,
+        relay: OutboxRelay,
+        read_backlog: Callable[[float], OutboxBacklog],
+        clock: Clock,
+    ) -> None:
+        self._relay = relay
+        self._read_backlog = read_backlog
+        self._clock = clock
+
+    def __call__(self, timeout: float) -> dict[str, object]:
+        """Return the relay's details; raise if the relay does not run."""
+        status = self._relay.status()
+        if not status.running:
+            raise RuntimeError(f"the outbox relay is not running (last error: {status.last_error})")
+        backlog = self._read_backlog(timeout)
+        return {
+            "relayRunning": True,
+            "backlog": backlog.pending,
+            "oldestPendingAgeSeconds": pending_age(backlog, self._clock()),
+            "consecutiveFailures": status.consecutive_failures,
+            "lastError": status.last_error,
+            "lastErrorAt": _instant(status.last_error_at),
+            "lastPublishedAt": _instant(status.last_published_at),
+            "publishedSinceStart": status.published,
+        }
+
+
+def pending_age(backlog: OutboxBacklog, now: datetime) -> float:
+    """Return the age in seconds of the oldest pending row; 0 when nothing is pending."""
+    if backlog.oldest_created_at is None:
+        return 0.0
+    return round(max(0.0, (now - backlog.oldest_created_at).total_seconds()), 3)
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return iso_instant(moment) if moment is not None else None
