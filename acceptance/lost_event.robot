@@ -22,6 +22,7 @@ Infrastructure Is Healthy
 
 Service Runs Against A Broker The Suite Can Cut Off
     Service Should Run Against A Broker The Suite Can Cut Off    profiles=${EMPTY}
+    ...    log=lost-event-service.log
 
 Orders Are Published While The Broker Is Reachable
     ${order_id}=    Place An Order    baseline

@@ -41,7 +41,7 @@ Baseline Of Orders And Events Is Recorded
 Phantom Event Is Triggered
     [Tags]    seed-step-5
     Trigger Phantom Events    ${ITERATIONS}
-    Every Phantom Report Should Show The Inconsistency
+    Every Chaos Report Should Be As The Mode Expects
 
 Phantom Orders Are Absent From PostgreSQL
     [Tags]    seed-step-6

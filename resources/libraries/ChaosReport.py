@@ -224,13 +224,15 @@ class ChaosReport:
         return [verdict, evidence]
 
     @keyword("Write Phantom Event Report", tags=["evidence"])
-    def write_phantom_event_report(self, profile: str = "chaos", app_port: str = "8082") -> str:
-        """Write ``phantom-event-report.md`` into ``${OUTPUT DIR}``; return its path.
+    def write_phantom_event_report(
+        self, profile: str = "chaos", app_port: str = "8082", name: str = "phantom-event-report.md"
+    ) -> str:
+        """Write the report ``name`` into ``${OUTPUT DIR}``, beside ``log.html``; return its path.
 
         Also logs the results table and the evidence per phantom order as HTML.
         """
         output_dir = Path(BuiltIn().get_variable_value("${OUTPUT DIR}"))
-        path = output_dir / "phantom-event-report.md"
+        path = output_dir / name
         path.write_text(
             markdown_report(self._run, profile=profile, app_port=app_port), encoding="utf-8"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -10,6 +11,7 @@ from confluent_kafka import KafkaException
 from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
+from robot.utils import timestr_to_secs
 
 from evidence.lost_event_proof import (
     CONFIRMED,
@@ -139,6 +141,30 @@ class LostEventReport:
         logger.info(f"{len(records)} event(s) since the baseline; fates: {tally}")
         return tally
 
+    @keyword("Wait Until Orders Of Phase Are Delivered")
+    def wait_until_orders_of_phase_are_delivered(self, phase: str, timeout: str = "30s") -> float:
+        """Read the topic until every order of ``phase`` is delivered; return the seconds it took.
+
+        The time is measured from the call (made right after the fault healed) and kept as
+        the run's delivery bound. Fails after ``timeout`` naming the orders still missing.
+        """
+        limit = timestr_to_secs(timeout)
+        started = time.monotonic()
+        while True:
+            self.classify_orders_by_reading_the_topic(healed=True)
+            missing = [o.order_id for o in self._run.in_phase(phase) if o.fate != DELIVERED]
+            elapsed = time.monotonic() - started
+            if not missing:
+                self._run.delivery_bound_seconds = elapsed
+                logger.info(f"every {phase} order delivered {elapsed:.2f} s after the heal")
+                return elapsed
+            if elapsed > limit:
+                raise AssertionError(
+                    f"{len(missing)} {phase} order(s) still not delivered after {timeout}: "
+                    + ", ".join(missing)
+                )
+            time.sleep(0.2)
+
     @keyword("Order Fate Should Be")
     def order_fate_should_be(self, order_id: str, fate: str) -> None:
         """Fail unless the order's fate is ``fate`` (delivered, lost or indeterminate)."""
@@ -182,10 +208,12 @@ class LostEventReport:
         return [verdict, evidence]
 
     @keyword("Write Lost Event Report")
-    def write_lost_event_report(self, expect_loss: bool = True) -> str:
-        """Write ``lost-event-report.md`` into ``${OUTPUT DIR}``; return its path."""
+    def write_lost_event_report(
+        self, expect_loss: bool = True, name: str = "lost-event-report.md"
+    ) -> str:
+        """Write the report ``name`` beside ``log.html`` (``${OUTPUT DIR}``); return its path."""
         output_dir = Path(BuiltIn().get_variable_value("${OUTPUT DIR}"))
-        path = output_dir / "lost-event-report.md"
+        path = output_dir / name
         path.write_text(self._markdown(expect_loss), encoding="utf-8")
         logger.info(f"Report written to <a href='{path.name}'>{path.name}</a>", html=True)
         return str(path)

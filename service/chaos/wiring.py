@@ -27,7 +27,10 @@ def install_chaos_routes(
     executor = PhantomEventChaosInterceptor(ChaosOrderExecutor(create_order))
     chaos_service = ChaosService(uow_factory, executor, count_query)
     app.add_route("/chaos/phantom-event", PhantomEvent(chaos_service, max_body_bytes))
+    # In outbox mode the endpoint publishes nothing, but it still creates and rolls back
+    # orders on purpose: the warning stays loud in both modes.
     logger.warning(
-        "CHAOS PROFILE ACTIVE: POST /chaos/phantom-event publishes events for orders it rolls "
-        "back. Never enable it where real consumers listen."
+        "CHAOS PROFILE ACTIVE: POST /chaos/phantom-event forces the rollback of orders it "
+        "creates (in dual-write mode their events are still published). Never enable it where "
+        "real consumers listen."
     )
