@@ -110,11 +110,3 @@ class Application:
                 f"-v SERVICE_URL:http://127.0.0.1:<free port>, or -v START_SERVICE:False to use "
                 "a service that already runs there"
             )
-
-    @keyword("Get File Tail")
-    def get_file_tail(self, path: str, lines: int = 30) -> str:
-        """Return the last ``lines`` lines of a text file (empty if it does not exist)."""
-        file = Path(path)
-        if not file.exists():
-            return ""
-        return "\n".join(file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
