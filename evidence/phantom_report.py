@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from evidence.html_table import html_table
 from evidence.phantom_proof import CONFIRMED, NO_PHANTOM, PhantomRun
 
 _ROOT_CAUSE = """\
@@ -159,15 +160,15 @@ def html_proof(run: PhantomRun) -> str:
     """Return the proof table and the chart comparing the two deltas, as HTML."""
     verdict, reasons = run.verdict()
     colour = "#1a7f37" if verdict in (CONFIRMED, NO_PHANTOM) else "#cf222e"
-    rows = "".join(
-        f"<tr><th style='text-align:left'>{escape(label)}</th><td>{escape(value)}</td></tr>"
-        for label, value in proof_lines(run)
-    )
     why = "".join(f"<li>{escape(r)}</li>" for r in reasons)
     return (
-        "<h3>DUAL WRITE FAILURE: PHANTOM EVENT PROOF</h3>"
-        f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{rows}</table>"
-        f"<p style='font-size:1.3em;font-weight:bold;color:{colour}'>RESULT: {verdict}</p>"
+        html_table(
+            "DUAL WRITE FAILURE: PHANTOM EVENT PROOF",
+            None,
+            [[escape(label), escape(value)] for label, value in proof_lines(run)],
+            label_column=True,
+        )
+        + f"<p style='font-size:1.3em;font-weight:bold;color:{colour}'>RESULT: {verdict}</p>"
         + (f"<ul>{why}</ul>" if why else "")
         + delta_chart(run)
     )
@@ -175,38 +176,46 @@ def html_proof(run: PhantomRun) -> str:
 
 def html_results(run: PhantomRun) -> str:
     """Return the seed's results table as HTML, PASS in green and FAIL in red."""
-    body = "".join(
-        "<tr>"
-        f"<td>{escape(c.name)}</td><td>{escape(c.expected)}</td><td>{escape(c.actual)}</td>"
-        f"<td style='font-weight:bold;color:{'#1a7f37' if c.passed else '#cf222e'}'>"
-        f"{c.status}</td><td>{escape(c.note)}</td></tr>"
-        for c in run.checks()
-    )
-    return (
-        "<h3>Results</h3><table border='1' cellpadding='4' style='border-collapse:collapse'>"
-        "<tr><th>Check</th><th>Expected</th><th>Actual</th><th>Status</th><th>Note</th></tr>"
-        f"{body}</table>"
+    return html_table(
+        "Results",
+        ["Check", "Expected", "Actual", "Status", "Note"],
+        [
+            [
+                escape(c.name),
+                escape(c.expected),
+                escape(c.actual),
+                f"<b style='color:{'#1a7f37' if c.passed else '#cf222e'}'>{c.status}</b>",
+                escape(c.note),
+            ]
+            for c in run.checks()
+        ],
     )
 
 
 def html_evidence(run: PhantomRun, limit: int = 200) -> str:
     """Return the evidence for each phantom order as an HTML table (the first ``limit``)."""
-    body = "".join(
-        f"<tr><td>{n}</td><td><code>{escape(a.order_id)}</code></td><td>{a.status_code}</td>"
-        f"<td>{escape(_where(a))}</td><td>{escape(_v(a.rows_found))}</td>"
-        f"<td><code>{escape(a.query or 'not run')}</code></td></tr>"
-        for n, a in enumerate(run.attempts[:limit], 1)
-    )
     more = (
         f"<p>… and {len(run.attempts) - limit} more in the Markdown report.</p>"
         if len(run.attempts) > limit
         else ""
     )
     return (
-        "<h3>Evidence per phantom order</h3>"
-        "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
-        "<tr><th>#</th><th>orderId</th><th>HTTP</th><th>event partition/offset</th>"
-        f"<th>rows in DB</th><th>SQL</th></tr>{body}</table>{more}"
+        html_table(
+            "Evidence per phantom order",
+            ["#", "orderId", "HTTP", "event partition/offset", "rows in DB", "SQL"],
+            [
+                [
+                    str(n),
+                    f"<code>{escape(a.order_id)}</code>",
+                    str(a.status_code),
+                    escape(_where(a)),
+                    escape(_v(a.rows_found)),
+                    f"<code>{escape(a.query or 'not run')}</code>",
+                ]
+                for n, a in enumerate(run.attempts[:limit], 1)
+            ],
+        )
+        + more
     )
 
 

@@ -31,6 +31,16 @@ class Record:
     raw: bytes | None
     timestamp_ms: int | None = None
 
+    @property
+    def order_id(self) -> str | None:
+        """Return the order the event is about (see ``order_id_of``)."""
+        return order_id_of(self.value, self.key)
+
+
+def order_id_of(value: dict | None, key: str | None) -> str | None:
+    """Return the order an event is about: its payload's ``orderId``, else its key."""
+    return (value or {}).get("orderId") or key
+
 
 class TopicReader:
     """Reads one topic with ``assign()``: no consumer group, no rebalance waits."""

@@ -12,6 +12,7 @@ from robot.libraries.BuiltIn import BuiltIn
 
 from evidence.phantom_proof import UNEXPECTED, PhantomAttempt, PhantomRun
 from evidence.phantom_report import html_evidence, html_proof, html_results, markdown_report
+from evidence.topic_reader import order_id_of
 
 
 @library(scope="SUITE", version="1.0")
@@ -118,8 +119,7 @@ class ChaosReport:
         """
         by_order: dict[str, dict] = {}
         for event in events:
-            order_id = (event.get("value") or {}).get("orderId") or event.get("key")
-            by_order.setdefault(order_id, event)
+            by_order.setdefault(order_id_of(event.get("value"), event.get("key")), event)
         own = 0
         for attempt in list(self._run.attempts):
             event = by_order.get(attempt.order_id)

@@ -9,6 +9,8 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 
+from evidence.html_table import html_table
+
 SCENARIOS = ("phantom event", "lost event")
 MODES = ("dual write", "outbox")
 
@@ -69,20 +71,18 @@ class DualWriteComparison:
         return "\n".join([*lines, ""])
 
     def _html(self) -> str:
-        head = "".join(f"<th>{escape(mode)}</th>" for mode in MODES)
-        rows = ""
+        rows = []
         for scenario in SCENARIOS:
-            cells = ""
+            row = [escape(scenario)]
             for mode in MODES:
                 verdict, evidence = self._cell(scenario, mode)
                 colour = "#cf222e" if verdict.startswith(("UNEXPECTED", "NOT RUN")) else "#1a7f37"
-                cells += (
-                    f"<td><b style='color:{colour}'>{escape(verdict)}</b><br>"
-                    f"{escape(evidence)}</td>"
-                )
-            rows += f"<tr><th style='text-align:left'>{escape(scenario)}</th>{cells}</tr>"
-        return (
-            "<h3>Dual write vs Transactional Outbox</h3>"
-            "<table border='1' cellpadding='6' style='border-collapse:collapse'>"
-            f"<tr><th></th>{head}</tr>{rows}</table>"
+                row.append(f"<b style='color:{colour}'>{escape(verdict)}</b><br>{escape(evidence)}")
+            rows.append(row)
+        return html_table(
+            "Dual write vs Transactional Outbox",
+            ["", *MODES],
+            rows,
+            label_column=True,
+            cellpadding=6,
         )

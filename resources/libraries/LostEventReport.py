@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -13,14 +12,8 @@ from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import timestr_to_secs
 
-from evidence.lost_event_proof import (
-    CONFIRMED,
-    DELIVERED,
-    INDETERMINATE,
-    LOST,
-    LostEventRun,
-    PlacedOrder,
-)
+from evidence.lost_event_proof import DELIVERED, INDETERMINATE, LOST, LostEventRun, PlacedOrder
+from evidence.lost_event_report import html_orders, markdown_report
 from evidence.topic_reader import TopicReader
 
 
@@ -120,8 +113,7 @@ class LostEventReport:
             return self._run.tally()
         found = {}
         for record in records:
-            order_id = (record.value or {}).get("orderId") or record.key
-            found.setdefault(order_id, record)
+            found.setdefault(record.order_id, record)
         for order in self._run.orders:
             record = found.get(order.order_id)
             if record is not None:
@@ -178,7 +170,7 @@ class LostEventReport:
     @keyword("Lost Event Proof Should Hold", tags=["evidence"])
     def lost_event_proof_should_hold(self, expect_loss: bool = True) -> str:
         """Log the per-order table; fail with UNEXPECTED and why; return the verdict."""
-        logger.info(self._html_table(), html=True)
+        logger.info(html_orders(self._run), html=True)
         verdict, reasons = self._run.verdict(expect_loss=expect_loss)
         if reasons:
             raise AssertionError(f"RESULT: {verdict} — " + "; ".join(reasons))
@@ -214,7 +206,7 @@ class LostEventReport:
         """Write the report ``name`` beside ``log.html`` (``${OUTPUT DIR}``); return its path."""
         output_dir = Path(BuiltIn().get_variable_value("${OUTPUT DIR}"))
         path = output_dir / name
-        path.write_text(self._markdown(expect_loss), encoding="utf-8")
+        path.write_text(markdown_report(self._run, expect_loss=expect_loss), encoding="utf-8")
         logger.info(f"Report written to <a href='{path.name}'>{path.name}</a>", html=True)
         return str(path)
 
@@ -223,80 +215,3 @@ class LostEventReport:
             if order.order_id == order_id:
                 return order
         raise AssertionError(f"orderId {order_id} was not recorded")
-
-    def _rows(self) -> list[tuple[str, ...]]:
-        return [
-            (
-                str(n),
-                o.order_id,
-                o.phase,
-                str(o.status_code),
-                f"{o.seconds:.2f}",
-                "—" if o.rows is None else str(o.rows),
-                {True: "EVENT LOST", False: "published", None: "—"}[o.service_logged_loss],
-                o.fate or INDETERMINATE,
-                o.where,
-                o.fate_note,
-            )
-            for n, o in enumerate(self._run.orders, 1)
-        ]
-
-    _HEADERS = (
-        "#",
-        "orderId",
-        "phase",
-        "HTTP",
-        "seconds",
-        "rows in DB",
-        "service said",
-        "topic says",
-        "partition/offset",
-        "note",
-    )
-
-    def _html_table(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in self._HEADERS)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
-            for row in self._rows()
-        )
-        return (
-            "<h3>Each order's fate, read from the topic after the fault</h3>"
-            f"<table border='1' cellpadding='4' style='border-collapse:collapse'>"
-            f"<tr>{head}</tr>{body}</table>"
-        )
-
-    def _markdown(self, expect_loss: bool) -> str:
-        run = self._run
-        verdict, reasons = run.verdict(expect_loss=expect_loss)
-        tally = run.tally()
-        lines = [
-            "## Lost Event Chaos Test Report",
-            "",
-            "**Scenario:** Lost event (the broker becomes unreachable while orders are placed)  ",
-            f"**Date:** {run.started_at.isoformat(timespec='seconds')}  ",
-            f"**Mode:** {run.mode}  ",
-            f"**Fault:** {run.fault}  ",
-            f"**Health during the fault:** {run.health_during_fault or 'not measured'}; "
-            f"after: {run.health_after_fault or 'not measured'}",
-            "",
-            "### Fates (read from the topic after the fault healed)",
-            f"| {DELIVERED} | {LOST} | {INDETERMINATE} |",
-            "|---|---|---|",
-            f"| {tally[DELIVERED]} | {tally[LOST]} | {tally[INDETERMINATE]} |",
-            "",
-            "### Orders",
-            "| " + " | ".join(self._HEADERS) + " |",
-            "|" + "---|" * len(self._HEADERS),
-            *("| " + " | ".join(row) + " |" for row in self._rows()),
-            "",
-            "### Conclusion",
-            (
-                f"{verdict} — every order placed while the broker was unreachable is in "
-                "PostgreSQL, and its event is not on the topic."
-                if verdict == CONFIRMED
-                else f"{verdict}" + (" — " + "; ".join(reasons) if reasons else "")
-            ),
-            "",
-        ]
-        return "\n".join(lines)
