@@ -45,11 +45,8 @@ import psycopg2
 
 from service.adapters.event_json import encode_order_created
 from service.adapters.kafka import KafkaOrderEventPublisher, TopicSpec, ensure_topics
-from service.adapters.postgres import (
-    COUNT_ORDER_ROWS,
-    PostgresOrderRepository,
-    connection_options,
-)
+from service.adapters.postgres import COUNT_ORDER_ROWS, PostgresOrderRepository
+from service.adapters.postgres_connections import connection_options
 from service.domain.events import OrderCreated
 from service.domain.model import Order, OrderItem
 

@@ -250,6 +250,26 @@ class PostgresServer:
             return False
         return stop_postgres(self.record, popen=self._popen)
 
+    def pause(self) -> None:
+        """Freeze the server: SIGSTOP to the postmaster and every backend (a hung host).
+
+        The kernel still accepts connections and acknowledges packets, so clients see a
+        server that never answers: the fault that only client-side bounds survive.
+        """
+        for process in self._processes():
+            process.suspend()
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT to the same processes)."""
+        for process in reversed(self._processes()):
+            process.resume()
+
+    def _processes(self) -> list[psutil.Process]:
+        postmaster = self.record.process() if self.record is not None else None
+        if postmaster is None:
+            raise StackError("the PostgreSQL server is not running")
+        return [postmaster, *postmaster.children(recursive=True)]
+
     def _ensure_data_dir(self) -> bool:
         data_dir = self.data_dir
         if (data_dir / "PG_VERSION").exists():

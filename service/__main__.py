@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from service.app import create_app
 from service.bootstrap import StartupError, start_runtime
 from service.config import Config, load_config
+from service.conninfo import scrub
 from service.server import HttpServer
 
 logger = logging.getLogger("service")
@@ -37,7 +38,8 @@ def main() -> int:
     try:
         runtime = start_runtime(config)
     except StartupError as ex:
-        logger.error("cannot start: %s", ex)
+        # The driver's own error quotes what it could not parse: maybe part of a password.
+        logger.error("cannot start: %s", scrub(str(ex), config.database_url))
         return 1
     try:
         server = HttpServer(
@@ -46,6 +48,8 @@ def main() -> int:
             config.http_port,
             config.http_threads,
             config.max_body_bytes,
+            connection_limit=config.http_connection_limit,
+            channel_timeout=config.http_channel_timeout_s,
         )
         logger.info(describe(config, server.port))
         server.serve_until(stop)

@@ -5,37 +5,49 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import psycopg2
 from confluent_kafka import KafkaException
 from prometheus_client import CollectorRegistry
 
-from service.adapters.cancellation_consumer import OrderCancelledConsumer
+from service.adapters.cancellation_consumer import (
+    ConsumerHealthProbe,
+    OrderCancelledConsumer,
+    ProcessedEventsPruner,
+)
 from service.adapters.kafka import (
     ORDER_CANCELLED,
     ORDER_CREATED,
     KafkaHealthCheck,
     KafkaOrderEventPublisher,
+    TopicKeeper,
     TopicSpec,
     ensure_topics,
 )
-from service.adapters.migrations import apply_migrations
+from service.adapters.migrations import MigrationFailed, apply_migrations
 from service.adapters.outbox import Backoff, OutboxHealthProbe, OutboxRelay
 from service.adapters.postgres import (
     COUNT_ORDER_ROWS,
-    ConnectionPool,
+    OutboxBacklog,
     PostgresUnitOfWork,
     check_database,
-    connection_options,
     read_outbox_backlog,
 )
+from service.adapters.postgres_connections import (
+    ConnectionPool,
+    DatabaseBounds,
+    connection_options,
+)
 from service.adapters.prometheus import (
+    OrderCancelledCollector,
     OutboxBacklogCollector,
     PrometheusRelayObserver,
     new_registry,
 )
 from service.app import Adapters, utc_now
 from service.config import Config
+from service.domain.retry import RetryDelay
 from service.domain.use_cases import CancelOrder, RelayOutbox
 from service.health import HealthCheck, Probe
 
@@ -56,6 +68,7 @@ class Runtime:
     consumer: OrderCancelledConsumer | None
     relay: OutboxRelay | None = None
     relay_stop_timeout: float = 10.0
+    topic_keeper: TopicKeeper | None = None
     closed: bool = field(default=False)
 
     def close(self) -> None:
@@ -63,6 +76,8 @@ class Runtime:
         if self.closed:
             return
         self.closed = True
+        if self.topic_keeper is not None:
+            self.topic_keeper.stop()
         if self.relay is not None:
             # The pass in hand ends within the publish timeout; rows it could not mark
             # sent stay pending for the next start (or another instance).
@@ -76,18 +91,36 @@ class Runtime:
         self.pool.close()
 
 
+def database_bounds(config: Config) -> DatabaseBounds:
+    """Return the bounds of every database wait, from the configuration."""
+    return DatabaseBounds(
+        connect=config.db_connect_timeout_ms / 1000,
+        statement=config.db_statement_timeout_ms / 1000,
+        # A transaction stays open across a publish (the relay's claim, the chaos
+        # boundary) for at most the publish timeout: only a frozen client waits longer.
+        idle_in_transaction=(config.kafka_publish_timeout_ms + config.db_statement_timeout_ms)
+        / 1000
+        + 5,
+        acquire=config.db_acquire_timeout_ms / 1000,
+    )
+
+
 def prepare_database(config: Config) -> None:
     """Check that PostgreSQL answers and apply the migrations."""
     try:
-        conn = psycopg2.connect(config.database_url, **connection_options())
-    except psycopg2.OperationalError as ex:
+        conn = psycopg2.connect(config.database_url, **connection_options(database_bounds(config)))
+    # Not only OperationalError: a malformed URL raises ProgrammingError, whose message may
+    # quote a piece of it (the start line scrubs it; a traceback would not).
+    except psycopg2.Error as ex:
         raise StartupError(
             f"PostgreSQL is not reachable at {config.masked_database_url}: "
             f"{str(ex).strip().splitlines()[0]}. Start it (docker compose up -d, or "
             "python -m embedded_stack up) or set MARS_DATABASE_URL."
         ) from None
     try:
-        apply_migrations(conn)
+        apply_migrations(conn, timeout=config.db_migration_timeout_ms / 1000)
+    except MigrationFailed as ex:
+        raise StartupError(str(ex)) from None
     finally:
         conn.close()
 
@@ -131,7 +164,7 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
             "relay creates the topics and publishes once the broker answers.",
             ex,
         )
-    pool = ConnectionPool(config.database_url, config.db_pool_size)
+    pool = ConnectionPool(config.database_url, config.db_pool_size, database_bounds(config))
 
     def uow_factory() -> PostgresUnitOfWork:
         return PostgresUnitOfWork(pool)
@@ -149,25 +182,41 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
     relay = None
     if config.outbox_enabled:
         relay = build_relay(config, uow_factory, publisher, registry, topics_ready)
-        probes["outbox"] = OutboxHealthProbe(
-            relay, lambda timeout: read_outbox_backlog(config.database_url, timeout), utc_now
-        )
-    health = HealthCheck(probes)
+        probes["outbox"] = OutboxHealthProbe(relay, backlog_reader(config), utc_now)
     consumer = None
     if consume_cancellations:
         cancel_order = CancelOrder(utc_now)
+        retention = timedelta(hours=config.processed_events_retention_hours)
         consumer = OrderCancelledConsumer(
             config.kafka_bootstrap_servers,
             config.kafka_consumer_group,
             lambda event: cancel_order(event, uow_factory()),
+            clock=utc_now,
+            pruner=ProcessedEventsPruner(uow_factory, utc_now, retention),
         )
+        probes["consumer"] = ConsumerHealthProbe(consumer.status)
+        registry.register(OrderCancelledCollector(consumer.status))
         consumer.start()
+    health = HealthCheck(probes)
     if relay is not None:
         relay.start()
+    topic_keeper = TopicKeeper(config.kafka_bootstrap_servers, service_topics(config))
+    topic_keeper.start()
     adapters = Adapters(uow_factory, publisher, health, COUNT_ORDER_ROWS, registry)
     # A pass waits at most the publish timeout for its delivery reports.
     stop_timeout = config.kafka_publish_timeout_ms / 1000 + 5
-    return Runtime(adapters, pool, publisher, consumer, relay, stop_timeout)
+    return Runtime(
+        adapters, pool, publisher, consumer, relay, stop_timeout, topic_keeper=topic_keeper
+    )
+
+
+def backlog_reader(config: Config) -> Callable[[float], OutboxBacklog]:
+    """Return the outbox backlog query of health and metrics, with the stuck threshold."""
+
+    def read(timeout: float) -> OutboxBacklog:
+        return read_outbox_backlog(config.database_url, timeout, config.outbox_stuck_after_attempts)
+
+    return read
 
 
 def build_relay(
@@ -178,8 +227,11 @@ def build_relay(
     topics_ready: bool,
 ) -> OutboxRelay:
     """Build the outbox relay (not started) and register its metrics."""
-    relay_pass = RelayOutbox(publisher, utc_now, config.outbox_batch_size)
     interval = config.outbox_poll_interval_ms / 1000
+    backoff_max = config.outbox_backoff_max_ms / 1000
+    relay_pass = RelayOutbox(
+        publisher, utc_now, config.outbox_batch_size, RetryDelay(interval, backoff_max)
+    )
 
     def create_topics() -> None:
         ensure_topics(config.kafka_bootstrap_servers, service_topics(config), timeout=5)
@@ -188,18 +240,12 @@ def build_relay(
         lambda: relay_pass(uow_factory()),
         batch_size=config.outbox_batch_size,
         interval=interval,
-        backoff=Backoff(interval, config.outbox_backoff_max_ms / 1000),
+        backoff=Backoff(interval, backoff_max),
         clock=utc_now,
         observer=PrometheusRelayObserver(registry),
         # Publishing to a missing topic would let the broker create it with its own
         # partition count (4 on Tansu): create it as configured first.
         setup=None if topics_ready else create_topics,
     )
-    registry.register(
-        OutboxBacklogCollector(
-            lambda timeout: read_outbox_backlog(config.database_url, timeout),
-            relay.status,
-            utc_now,
-        )
-    )
+    registry.register(OutboxBacklogCollector(backlog_reader(config), relay.status, utc_now))
     return relay

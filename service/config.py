@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+# The one masking function of the project; imported here so callers find it with the config.
+from service.conninfo import mask_password
 
 CHAOS = "chaos"
 OUTBOX = "outbox"
@@ -28,7 +30,24 @@ class Config(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8082, ge=0, le=65535)
     http_threads: int = Field(default=8, ge=1, le=256)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Open connections waitress accepts; more wait in the listen backlog.
+    http_connection_limit: int = Field(default=100, ge=1, le=10_000)
+    # A client that sends nothing for this long is disconnected, so it cannot hold a
+    # connection slot; a request in progress is not cut.
+    http_channel_timeout_s: int = Field(default=30, ge=1, le=3600)
+    # Every request thread, the relay (outbox mode) and the order.cancelled consumer may
+    # each hold a connection at once: checked at start.
+    db_pool_size: int = Field(default=10, ge=1, le=200, validate_default=True)
+    # PostgreSQL's statement_timeout on the pooled connections; the client gives up one
+    # second later on its own, so a frozen server or a lost network ends a request too.
+    db_statement_timeout_ms: int = Field(default=5000, ge=100, le=600_000)
+    # libpq's connect_timeout (it counts whole seconds, at least 2).
+    db_connect_timeout_ms: int = Field(default=3000, ge=2000, le=60_000)
+    # How long a request waits for a free pooled connection before it answers 503.
+    db_acquire_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
+    # Migrations at start: how long to wait for another instance's migration lock, and
+    # the longest a migration statement may run (instead of the request statement_timeout).
+    db_migration_timeout_ms: int = Field(default=120_000, ge=1000, le=3_600_000)
     # How long POST /orders waits for the broker's delivery report before it calls the
     # event lost. The producer's own message timeout is derived from it (never longer).
     kafka_publish_timeout_ms: int = Field(default=5000, ge=2000, le=120_000)
@@ -38,7 +57,16 @@ class Config(BaseModel):
     # that reaches the message timeout (derived from the publish timeout, >= 1 s).
     kafka_linger_ms: int = Field(default=0, ge=0, le=100)
     kafka_topic_partitions: int = Field(default=3, ge=1, le=1000)
-    kafka_consumer_group: str = "order-service"
+    # An empty group id crashes librdkafka (a C assertion), so it is refused here.
+    kafka_consumer_group: str = Field(default="order-service", min_length=1, max_length=255)
+    # How long a handled order.cancelled eventId is kept in processed_events (older rows
+    # are pruned hourly). A copy delivered again after its row is gone would be handled
+    # again, so the retention must be far longer than any redelivery can come: a crash or
+    # rebalance redelivers within minutes, but a group whose committed offsets expired
+    # (Kafka's offsets.retention.minutes: 7 days) starts again from the earliest offset,
+    # and so can replay the topic's whole retention (7 days by default). Two weeks covers
+    # both twice; at least a day.
+    processed_events_retention_hours: int = Field(default=336, ge=24, le=87_600)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
     # Outbox mode only. The relay looks for pending rows this often while the outbox is
@@ -51,6 +79,27 @@ class Config(BaseModel):
     # at most this long (jittered), so a broker that is down is not hammered and a
     # broker that is back is found again within this bound.
     outbox_backoff_max_ms: int = Field(default=5000, ge=100, le=300_000)
+    # A row that failed this many times is reported as stuck (metric outbox_stuck_rows,
+    # and the health details); it is still retried, never deleted.
+    outbox_stuck_after_attempts: int = Field(default=10, ge=1, le=1_000_000)
+
+    @field_validator("db_pool_size")
+    @classmethod
+    def _pool_serves_every_thread(cls, value: int, info: ValidationInfo) -> int:
+        threads = info.data.get("http_threads")
+        profiles = info.data.get("profiles_active") or frozenset()
+        if threads is None:
+            return value
+        needed = threads + 1 + (1 if OUTBOX in profiles else 0)
+        if value < needed:
+            users = f"{threads} HTTP threads + 1 order.cancelled consumer"
+            if OUTBOX in profiles:
+                users += " + 1 outbox relay"
+            raise ValueError(
+                f"{value} connections cannot serve {users}: set it to at least {needed}, "
+                "or lower MARS_HTTP_THREADS"
+            )
+        return value
 
     @field_validator("outbox_backoff_max_ms")
     @classmethod
@@ -90,18 +139,8 @@ class Config(BaseModel):
 
     @property
     def masked_database_url(self) -> str:
-        """Return the database URL with its password hidden, for logs."""
+        """Return the database URL with its password hidden (URI or ``key=value``), for logs."""
         return mask_password(self.database_url)
-
-
-def mask_password(url: str) -> str:
-    """Replace the password of a URL with ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

@@ -52,7 +52,9 @@ class HealthCheck:
                 )
             elif future.exception() is not None:
                 ex = future.exception()
-                results[name] = ComponentStatus(False, {"error": str(ex).strip() or repr(ex)})
+                # A probe may say more than its message (the consumer: lastError, retries).
+                details = {"error": str(ex).strip() or repr(ex), **getattr(ex, "details", {})}
+                results[name] = ComponentStatus(False, details)
             else:
                 results[name] = ComponentStatus(True, future.result())
         return results

@@ -8,8 +8,45 @@ import time
 
 import waitress
 from waitress.server import BaseWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 logger = logging.getLogger(__name__)
+
+# Health and metrics matter most when every request thread waits on a frozen dependency,
+# so they get threads of their own instead of queueing behind the stuck requests.
+PRIORITY_PATHS = frozenset({"/actuator/health", "/metrics"})
+PRIORITY_THREADS = 2
+
+
+class PriorityLaneDispatcher(ThreadedTaskDispatcher):
+    """waitress's thread pool, plus a small lane of threads for health and metrics.
+
+    waitress hands a connection (its channel) to the dispatcher when a request on it is
+    complete; the path of that request decides the lane.
+    """
+
+    def __init__(self, threads: int, lane_threads: int = PRIORITY_THREADS) -> None:
+        super().__init__()
+        self.lane = ThreadedTaskDispatcher()
+        self.set_thread_count(threads)
+        self.lane.set_thread_count(lane_threads)
+
+    def add_task(self, task) -> None:
+        """Queue the task in the lane its request's path belongs to."""
+        requests = getattr(task, "requests", None)
+        if requests and (requests[0].path or "").rstrip("/") in PRIORITY_PATHS:
+            self.lane.add_task(task)
+        else:
+            super().add_task(task)
+
+    def busy(self) -> bool:
+        """Tell whether a request waits or runs in either lane."""
+        return any(d.queue or d.active_count for d in (self, self.lane))
+
+    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
+        """Stop both lanes' threads."""
+        lane_done = self.lane.shutdown(cancel_pending, timeout)
+        return super().shutdown(cancel_pending, timeout) and lane_done
 
 
 class HttpServer:
@@ -20,19 +57,32 @@ class HttpServer:
     open connections until their requests are answered (bounded), then ends.
     """
 
-    def __init__(self, app, host: str, port: int, threads: int, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app,
+        host: str,
+        port: int,
+        threads: int,
+        max_body_bytes: int,
+        *,
+        connection_limit: int = 100,
+        channel_timeout: int = 30,
+    ) -> None:
+        self._dispatcher = PriorityLaneDispatcher(threads)
         self._server: BaseWSGIServer = waitress.create_server(
             app,
+            _dispatcher=self._dispatcher,
             host=host,
             port=port,
             threads=threads,
+            connection_limit=connection_limit,
             # Our own check answers 413 in JSON for bodies above max_body_bytes; waitress's
             # larger limit only stops absurd bodies before they are buffered.
             max_request_body_size=max(1 << 20, 16 * max_body_bytes),
             ident="order-service",
             asyncore_use_poll=True,
-            # One slow client must not hold a request thread; the default is 120 s.
-            channel_timeout=30,
+            # A silent client must not hold a connection slot for waitress's 120 s.
+            channel_timeout=channel_timeout,
         )
 
     @property
@@ -59,8 +109,7 @@ class HttpServer:
             channel.close()
 
     def _busy(self) -> bool:
-        dispatcher = self._server.task_dispatcher
-        if dispatcher.queue or dispatcher.active_count:
+        if self._dispatcher.busy():
             return True
         return any(
             getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0)

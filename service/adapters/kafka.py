@@ -248,33 +248,60 @@ def ensure_topics(
 
 
 class KafkaHealthCheck:
-    """Asks the brokers for the topics' metadata; one long-lived admin client.
-
-    A broker that answers but lost the topics (Tansu keeps them in memory: a restart
-    empties it) gets them back here, so the service recovers without a restart and
-    without relying on the broker's auto-creation (4 partitions on Tansu).
-    """
+    """Asks the brokers for the topics' metadata, and changes nothing; one admin client."""
 
     def __init__(self, bootstrap_servers: str, topics: list[TopicSpec]) -> None:
-        self._bootstrap_servers = bootstrap_servers
         self._admin = AdminClient(
             {"bootstrap.servers": bootstrap_servers, "reconnect.backoff.max.ms": 1000}
         )
         self._topics = topics
 
     def __call__(self, timeout: float) -> dict[str, object]:
-        """Return details when a broker answers; raise otherwise."""
+        """Return details when a broker answers and every topic exists; raise otherwise."""
         metadata = self._admin.list_topics(timeout=timeout)
-        missing = [t for t in self._topics if t.name not in metadata.topics]
         details: dict[str, object] = {"brokers": len(metadata.brokers)}
-        if missing:
-            details["topicsCreated"] = ensure_topics(
-                self._bootstrap_servers, missing, timeout=timeout
-            )
-            metadata = self._admin.list_topics(timeout=timeout)
         for spec in self._topics:
             topic = metadata.topics.get(spec.name)
-            if topic is None or topic.error is not None:
-                raise KafkaException(topic.error if topic else f"no topic {spec.name}")
+            if topic is None:
+                raise KafkaException(f"the topic {spec.name} is missing")
+            if topic.error is not None:
+                raise KafkaException(topic.error)
             details[spec.name] = {"partitions": len(topic.partitions)}
         return details
+
+
+class TopicKeeper:
+    """Creates the service's topics again when a broker lost them, from a thread of its own.
+
+    A broker that keeps its topics in memory (Tansu) loses them on a restart; producing
+    would then let it create ``order.created`` with its own partition count (4 on Tansu),
+    and the consumer would wait for a topic nobody creates. The health check only reports
+    this; this keeper repairs it within ``interval`` seconds.
+    """
+
+    def __init__(
+        self, bootstrap_servers: str, topics: list[TopicSpec], interval: float = 5.0
+    ) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._topics = topics
+        self._interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kafka-topic-keeper", daemon=True)
+
+    def start(self) -> None:
+        """Look at the topics every interval, in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop looking (within one admin call's timeout)."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=3)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                ensure_topics(self._bootstrap_servers, self._topics, timeout=2)
+            except KafkaException as ex:
+                # The broker is away: the health check says so; try again next time.
+                logger.debug("topic keeper: %s", ex)

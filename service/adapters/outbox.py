@@ -18,33 +18,25 @@ from datetime import datetime
 
 from service.adapters.event_json import iso_instant
 from service.adapters.postgres import OutboxBacklog
+from service.domain.retry import RetryDelay
 from service.domain.use_cases import Clock, RelayPass
 
 logger = logging.getLogger(__name__)
 
 
 class Backoff:
-    """Exponential backoff with equal jitter: step ``initial * 2**n``, capped at ``maximum``.
-
-    The wait is drawn between half the step and the step: never shorter than half (a
-    broker that is down is not hammered), never longer than ``maximum`` (a broker that is
-    back is found again within that bound), and spread, so that several instances that
-    failed together do not retry in lockstep.
-    """
+    """The failures in a row of one loop, and the wait after each (see ``RetryDelay``)."""
 
     def __init__(
         self, initial: float, maximum: float, *, draw: Callable[[], float] = random.random
     ) -> None:
-        self._initial = initial
-        self._maximum = maximum
-        self._draw = draw
+        self._delay = RetryDelay(initial, maximum, draw=draw)
         self.failures = 0
 
     def next_delay(self) -> float:
         """Count one more failure and return how long to wait before the next attempt."""
-        step = min(self._maximum, self._initial * 2**self.failures)
         self.failures += 1
-        return step / 2 + self._draw() * step / 2
+        return self._delay(self.failures)
 
     def reset(self) -> None:
         """Forget the failures: the next one waits the shortest step again."""
@@ -172,28 +164,32 @@ class OutboxRelay:
                 self._last_published_at = result.confirmed_at
         if result.failed:
             self._observer.failed(len(result.failed))
-            return self._failure(result.error or "not confirmed", result.failed)
-        if self._backoff.failures:
+            # Each failed row waits for its own retry time (RelayOutbox): the pass keeps its
+            # schedule, so the rows of other orders are not held back behind them.
+            self._failure(result.error or "not confirmed", result.failed)
+        elif self._backoff.failures:
             logger.info("outbox relay recovered after %d failed pass(es)", self._backoff.failures)
             self._backoff.reset()
         # A full batch means more rows are waiting: go on at once to drain a backlog.
         return 0.0 if result.claimed >= self._batch_size else self._interval
 
     def _failure(self, error: str, failed: Sequence[object]) -> float:
+        """Record a failed pass and return the pass-level back-off (used after a raise)."""
         with self._lock:
             self._last_error = error
             self._last_error_at = self._clock()
         delay = self._backoff.next_delay()
         # One warning per outage, not one per retry; the later ones go to debug.
         log = logger.warning if self._backoff.failures == 1 else logger.debug
-        log(
-            "outbox relay: %s (%d row(s) not confirmed; they stay pending and are sent again, "
-            "at least once); retry %d in %.2f s",
-            error,
-            len(failed),
-            self._backoff.failures,
-            delay,
-        )
+        if failed:
+            log(
+                "outbox relay: %s (%d row(s) not confirmed; they stay pending, each is sent "
+                "again after its own back-off, at least once)",
+                error,
+                len(failed),
+            )
+        else:
+            log("outbox relay: %s; retry %d in %.2f s", error, self._backoff.failures, delay)
         return delay
 
     def _run(self) -> None:
@@ -244,6 +240,9 @@ class OutboxHealthProbe:
             "lastErrorAt": _instant(status.last_error_at),
             "lastPublishedAt": _instant(status.last_published_at),
             "publishedSinceStart": status.published,
+            "stuckRows": backlog.stuck,
+            "oldestStuckOrderId": backlog.oldest_stuck_order_id,
+            "oldestStuckLastError": backlog.oldest_stuck_error,
         }
 
 

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import psycopg2
 import psycopg2.extensions
-import psycopg2.pool
 
 from service.adapters.event_json import encode_order_created
 from service.adapters.kafka import ORDER_CREATED
+from service.adapters.postgres_connections import (
+    ConnectionPool,
+    DatabaseBounds,
+    Transaction,
+    connection_options,
+)
 from service.domain.events import OrderCreated
 from service.domain.model import Order, OrderItem, OrderStatus
 from service.domain.ports import (
+    FailedAttempt,
     OrderRepository,
     OutboxMessage,
     OutboxRepository,
@@ -31,61 +36,6 @@ logger = logging.getLogger(__name__)
 Connection = psycopg2.extensions.connection
 
 
-class DatabaseUnavailable(Exception):
-    """No database connection could be had in time."""
-
-
-class ConnectionPool:
-    """A thread-safe pool that makes callers wait (bounded) instead of failing when empty.
-
-    psycopg2's own pool raises at once when every connection is in use; a semaphore in
-    front of it turns that into a short wait, so a burst of requests queues instead of
-    answering 500.
-    """
-
-    def __init__(self, dsn: str, size: int, *, acquire_timeout: float = 5.0) -> None:
-        # minconn = maxconn: psycopg2 closes every returned connection beyond minconn, so a
-        # smaller minimum would open a new connection (a backend and a SCRAM handshake,
-        # ~6 ms) for every request.
-        self._pool = psycopg2.pool.ThreadedConnectionPool(size, size, dsn, **connection_options())
-        self._slots = threading.BoundedSemaphore(size)
-        self._acquire_timeout = acquire_timeout
-
-    @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """Lend a connection; a broken one is closed instead of going back to the pool."""
-        if not self._slots.acquire(timeout=self._acquire_timeout):
-            raise DatabaseUnavailable("every database connection stayed busy")
-        try:
-            try:
-                conn = self._pool.getconn()
-            except psycopg2.OperationalError as ex:
-                raise DatabaseUnavailable(str(ex).strip()) from ex
-            try:
-                yield conn
-            finally:
-                self._pool.putconn(conn, close=bool(conn.closed))
-        finally:
-            self._slots.release()
-
-    def close(self) -> None:
-        """Close every pooled connection."""
-        self._pool.closeall()
-
-
-def connection_options(*, connect_timeout: int = 3) -> dict[str, object]:
-    """Return libpq options that keep a dead or hung server from blocking a thread forever."""
-    return {
-        "connect_timeout": connect_timeout,
-        "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 5,
-        "keepalives_count": 2,
-        "options": "-c statement_timeout=10000",
-        "application_name": "order-service",
-    }
-
-
 class PostgresUnitOfWork(UnitOfWork):
     """A unit of work on one pooled connection."""
 
@@ -93,43 +43,48 @@ class PostgresUnitOfWork(UnitOfWork):
         super().__init__()
         self._pool = pool
         self._lease = ExitStack()
-        self._conn: Connection | None = None
+        self._transaction: Transaction | None = None
 
     def _begin(self) -> None:
-        self._conn = self._lease.enter_context(self._pool.connection())
-        self.orders = PostgresOrderRepository(self._conn)
-        self.outbox = PostgresOutboxRepository(self._conn)
-        self.processed_events = PostgresProcessedEventRepository(self._conn)
+        self._transaction = self._lease.enter_context(self._pool.transaction())
+        self.orders = PostgresOrderRepository(self._transaction)
+        self.outbox = PostgresOutboxRepository(self._transaction)
+        self.processed_events = PostgresProcessedEventRepository(self._transaction)
 
     def _commit(self) -> None:
-        self._conn.commit()
+        self._transaction.commit()
 
     def _rollback(self) -> None:
-        if not self._conn.closed:
-            self._conn.rollback()
+        self._transaction.rollback()
 
     def _end(self) -> None:
-        self._conn = None
+        self._transaction = None
         self._lease.close()
 
 
+# One round trip. An Idempotency-Key another order holds inserts no order, so no items
+# either (they are selected from the inserted row): the statement then counts 0 rows.
 _INSERT_ORDER = """
 WITH new_order AS (
-    INSERT INTO orders (id, customer_id, status, total, created_at, updated_at)
-    VALUES (%(id)s, %(customer_id)s, %(status)s, %(total)s, %(created_at)s, %(updated_at)s)
+    INSERT INTO orders (id, customer_id, status, total, created_at, updated_at, idempotency_key)
+    VALUES (%(id)s, %(customer_id)s, %(status)s, %(total)s, %(created_at)s, %(updated_at)s,
+            %(idempotency_key)s)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
 )
 INSERT INTO order_items (order_id, product_id, quantity, unit_price)
-SELECT %(id)s, item.product_id, item.quantity, item.unit_price
-FROM unnest(%(product_ids)s::uuid[], %(quantities)s::integer[], %(unit_prices)s::numeric[])
+SELECT new_order.id, item.product_id, item.quantity, item.unit_price
+FROM new_order,
+     unnest(%(product_ids)s::uuid[], %(quantities)s::integer[], %(unit_prices)s::numeric[])
      WITH ORDINALITY AS item(product_id, quantity, unit_price, position)
 ORDER BY item.position
 """
 
 _SELECT_ORDER = """
-SELECT o.id, o.customer_id, o.status, o.created_at, o.updated_at,
+SELECT o.id, o.customer_id, o.status, o.created_at, o.updated_at, o.idempotency_key,
        i.product_id, i.quantity, i.unit_price
 FROM orders o JOIN order_items i ON i.order_id = o.id
-WHERE o.id = %s
+WHERE o.{column} = %s
 ORDER BY i.id
 """
 
@@ -140,11 +95,11 @@ COUNT_ORDER_ROWS = "SELECT count(*) FROM orders WHERE id = %s"
 class PostgresOrderRepository(OrderRepository):
     """Orders in the ``orders`` and ``order_items`` tables, plain SQL with bound parameters."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Transaction) -> None:
         self._conn = conn
 
-    def add(self, order: Order) -> None:
-        """Store the order and its items in one round trip."""
+    def add(self, order: Order) -> bool:
+        """Store the order and its items in one round trip; False if its key is taken."""
         params = {
             "id": str(order.id),
             "customer_id": str(order.customer_id),
@@ -152,23 +107,32 @@ class PostgresOrderRepository(OrderRepository):
             "total": order.total,
             "created_at": order.created_at,
             "updated_at": order.updated_at,
+            "idempotency_key": order.idempotency_key,
             "product_ids": [str(item.product_id) for item in order.items],
             "quantities": [item.quantity for item in order.items],
             "unit_prices": [item.unit_price for item in order.items],
         }
         with self._conn.cursor() as cursor:
             cursor.execute(_INSERT_ORDER, params)
+            return cursor.rowcount > 0
 
     def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
         """Load the order and its items."""
-        query = _SELECT_ORDER + (" FOR UPDATE OF o" if for_update else "")
+        query = _SELECT_ORDER.format(column="id") + (" FOR UPDATE OF o" if for_update else "")
+        return self._load(query, str(order_id))
+
+    def get_by_idempotency_key(self, key: str) -> Order | None:
+        """Load the order placed with this Idempotency-Key."""
+        return self._load(_SELECT_ORDER.format(column="idempotency_key"), key)
+
+    def _load(self, query: str, value: str) -> Order | None:
         with self._conn.cursor() as cursor:
-            cursor.execute(query, (str(order_id),))
+            cursor.execute(query, (value,))
             rows = cursor.fetchall()
         if not rows:
             return None
         first = rows[0]
-        items = tuple(OrderItem(UUID(row[5]), row[6], row[7]) for row in rows)
+        items = tuple(OrderItem(UUID(row[6]), row[7], row[8]) for row in rows)
         return Order(
             id=UUID(first[0]),
             customer_id=UUID(first[1]),
@@ -176,6 +140,7 @@ class PostgresOrderRepository(OrderRepository):
             status=OrderStatus(first[2]),
             created_at=first[3],
             updated_at=first[4],
+            idempotency_key=first[5],
         )
 
     def update_status(self, order: Order) -> None:
@@ -208,9 +173,18 @@ WHERE NOT EXISTS (
     SELECT 1 FROM outbox earlier
     WHERE earlier.message_key = o.message_key AND earlier.id < o.id
 )
+AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
 ORDER BY o.id
 LIMIT %s
 FOR UPDATE OF o SKIP LOCKED
+"""
+
+_RECORD_FAILURES = """
+UPDATE outbox
+SET attempts = attempts + 1, last_error = failure.error,
+    last_attempt_at = now(), next_attempt_at = failure.retry_at
+FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS failure(id, error, retry_at)
+WHERE outbox.id = failure.id
 """
 
 # Shown as evidence in the phantom-event report, as COUNT_ORDER_ROWS is.
@@ -224,7 +198,7 @@ class PostgresOutboxRepository(OutboxRepository):
     the text as written), so the relay publishes the same bytes.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Transaction) -> None:
         self._conn = conn
 
     def add(self, event: OrderCreated) -> None:
@@ -270,19 +244,37 @@ class PostgresOutboxRepository(OutboxRepository):
         with self._conn.cursor() as cursor:
             cursor.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),))
 
-    def record_failure(self, ids: Sequence[int], error: str) -> None:
-        """Count the attempt and keep its error on each row, for whoever looks at the table."""
+    def record_failures(self, failures: Sequence[FailedAttempt]) -> None:
+        """Count the attempt, keep its error and the row's own retry time, in one statement."""
         with self._conn.cursor() as cursor:
             cursor.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = ANY(%s)",
-                (error[:1000], list(ids)),
+                _RECORD_FAILURES,
+                (
+                    [f.message_id for f in failures],
+                    [f.error[:1000] for f in failures],
+                    [f.retry_at for f in failures],
+                ),
             )
+
+
+# A bounded batch through the processed_at index (V003). SKIP LOCKED: a row another
+# transaction holds (a concurrent prune, say) is left for later instead of waited for.
+_PRUNE_PROCESSED_EVENTS = """
+DELETE FROM processed_events
+WHERE event_id IN (
+    SELECT event_id FROM processed_events
+    WHERE processed_at < %s
+    ORDER BY processed_at
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+"""
 
 
 class PostgresProcessedEventRepository(ProcessedEventRepository):
     """The ``processed_events`` table: one row per handled event id."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Transaction) -> None:
         self._conn = conn
 
     def add(self, event_id: UUID, event_type: str) -> bool:
@@ -295,12 +287,17 @@ class PostgresProcessedEventRepository(ProcessedEventRepository):
             )
             return cursor.rowcount == 1
 
+    def prune(self, older_than: datetime, limit: int) -> int:
+        """Delete the oldest rows handled before ``older_than``, at most ``limit`` of them."""
+        with self._conn.cursor() as cursor:
+            cursor.execute(_PRUNE_PROCESSED_EVENTS, (older_than, limit))
+            return cursor.rowcount
+
 
 def _quick_connection(dsn: str, timeout: float) -> Connection:
     """Open a connection of its own whose statements give up after ``timeout`` seconds."""
-    options = connection_options(connect_timeout=max(1, int(timeout)))
-    options["options"] = f"-c statement_timeout={int(timeout * 1000)}"
-    return psycopg2.connect(dsn, **options)
+    bounds = DatabaseBounds(connect=timeout, statement=timeout, idle_in_transaction=timeout)
+    return psycopg2.connect(dsn, **connection_options(bounds))
 
 
 def check_database(dsn: str, timeout: float) -> dict[str, object]:
@@ -316,14 +313,29 @@ def check_database(dsn: str, timeout: float) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class OutboxBacklog:
-    """The pending rows of the outbox: how many, and when the oldest was written."""
+    """The pending rows of the outbox: how many, the oldest, and the stuck ones.
+
+    A row is stuck once it failed ``stuck_after`` times: it is still retried, never deleted,
+    and shown here so that someone looks at it.
+    """
 
     pending: int
     oldest_created_at: datetime | None
+    stuck: int = 0
+    oldest_stuck_order_id: str | None = None
+    oldest_stuck_error: str | None = None
 
 
-def read_outbox_backlog(dsn: str, timeout: float) -> OutboxBacklog:
-    """Count the pending outbox rows on a fresh connection (health and metrics).
+_READ_BACKLOG = """
+SELECT count(*), min(created_at), count(*) FILTER (WHERE attempts >= %(stuck_after)s),
+       (SELECT message_key FROM outbox WHERE attempts >= %(stuck_after)s ORDER BY id LIMIT 1),
+       (SELECT last_error FROM outbox WHERE attempts >= %(stuck_after)s ORDER BY id LIMIT 1)
+FROM outbox
+"""
+
+
+def read_outbox_backlog(dsn: str, timeout: float, stuck_after: int = 10) -> OutboxBacklog:
+    """Count the pending and stuck outbox rows on a fresh connection (health and metrics).
 
     A connection of its own, not the pool's: health must answer while every pooled
     connection is busy.
@@ -331,8 +343,7 @@ def read_outbox_backlog(dsn: str, timeout: float) -> OutboxBacklog:
     conn = _quick_connection(dsn, timeout)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT count(*), min(created_at) FROM outbox")
-            pending, oldest = cursor.fetchone()
-            return OutboxBacklog(pending, oldest)
+            cursor.execute(_READ_BACKLOG, {"stuck_after": stuck_after})
+            return OutboxBacklog(*cursor.fetchone())
     finally:
         conn.close()

@@ -19,6 +19,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from service.adapters.cancellation_consumer import ConsumerStatus
 from service.adapters.outbox import RelayObserver, RelayStatus, pending_age
 from service.adapters.postgres import OutboxBacklog
 from service.domain.use_cases import Clock
@@ -114,7 +115,7 @@ class OutboxBacklogCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Read the backlog and yield the gauges."""
-        running, passes, backlog, oldest = self._families()
+        running, passes, backlog, oldest, stuck = self._families()
         status = self._relay_status()
         running.add_metric([], 1.0 if status.running else 0.0)
         passes.add_metric([], status.passes)
@@ -127,11 +128,13 @@ class OutboxBacklogCollector(Collector):
             return
         backlog.add_metric([], found.pending)
         oldest.add_metric([], pending_age(found, self._clock()))
+        stuck.add_metric([], found.stuck)
         yield backlog
         yield oldest
+        yield stuck
 
     @staticmethod
-    def _families() -> tuple[Metric, Metric, Metric, Metric]:
+    def _families() -> tuple[Metric, Metric, Metric, Metric, Metric]:
         return (
             GaugeMetricFamily("outbox_relay_running", "1 while the outbox relay thread runs."),
             CounterMetricFamily(
@@ -143,5 +146,84 @@ class OutboxBacklogCollector(Collector):
             GaugeMetricFamily(
                 "outbox_oldest_pending_age_seconds",
                 "Age of the oldest pending outbox row (0 when none is pending).",
+            ),
+            GaugeMetricFamily(
+                "outbox_stuck_rows",
+                "Outbox rows that failed MARS_OUTBOX_STUCK_AFTER_ATTEMPTS times or more "
+                "(still retried, never deleted).",
+            ),
+        )
+
+
+class OrderCancelledCollector(Collector):
+    """The ``order.cancelled`` consumer's counts and lag, read from its status at each scrape.
+
+    The lag is what the consumer thread last computed from its client's own state
+    (positions and cached high watermarks), so a scrape never asks the broker.
+    """
+
+    def __init__(self, status: Callable[[], ConsumerStatus]) -> None:
+        self._status = status
+
+    def describe(self) -> list[Metric]:
+        """Name the metrics (called at registration)."""
+        return list(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the counters and gauges of the consumer's current status."""
+        status = self._status()
+        families = self._families()
+        running, processed, duplicates, skipped, retried, commits, pruned, retrying, lag = families
+        running.add_metric([], 1.0 if status.running else 0.0)
+        processed.add_metric([], status.processed)
+        duplicates.add_metric([], status.duplicates)
+        skipped.add_metric([], status.skipped)
+        retried.add_metric([], status.retried)
+        commits.add_metric([], status.commit_failures)
+        pruned.add_metric([], status.pruned)
+        retrying.add_metric([], 1.0 if status.retrying is not None else 0.0)
+        for partition, behind in sorted(status.lag.items()):
+            lag.add_metric([str(partition)], behind)
+        yield from families
+
+    @staticmethod
+    def _families() -> tuple[Metric, ...]:
+        return (
+            GaugeMetricFamily(
+                "order_cancelled_consumer_running", "1 while the order.cancelled consumer runs."
+            ),
+            CounterMetricFamily(
+                "order_cancelled_processed", "order.cancelled events that cancelled their order."
+            ),
+            CounterMetricFamily(
+                "order_cancelled_duplicates",
+                "order.cancelled events skipped because their eventId was handled before.",
+            ),
+            CounterMetricFamily(
+                "order_cancelled_skipped",
+                "order.cancelled messages skipped: malformed, or for an unknown order.",
+            ),
+            CounterMetricFamily(
+                "order_cancelled_retried",
+                "Failed attempts at an order.cancelled message (the database was down, "
+                "say); each is followed by another attempt at the same message.",
+            ),
+            CounterMetricFamily(
+                "order_cancelled_commit_failures",
+                "Offset commits that failed (the consumer goes on; a redelivery is a duplicate).",
+            ),
+            CounterMetricFamily(
+                "processed_events_pruned",
+                "processed_events rows deleted as older than the retention.",
+            ),
+            GaugeMetricFamily(
+                "order_cancelled_retrying",
+                "1 while an order.cancelled message is being retried (consumer DOWN).",
+            ),
+            GaugeMetricFamily(
+                "order_cancelled_lag",
+                "order.cancelled messages behind the end of each partition this consumer "
+                "reads, from its position and the last high watermark it saw.",
+                labels=["partition"],
             ),
         )

@@ -10,10 +10,13 @@ from uuid import UUID
 
 from service.domain.errors import InvalidOrder
 
-# The limits are those of the database columns (see migrations/V001), so that a valid
-# order can always be stored: quantity INTEGER, unit_price NUMERIC(10,2), total NUMERIC(14,2).
-MAX_QUANTITY = 1_000_000
-MAX_UNIT_PRICE = Decimal("99999999.99")
+# Every order within these limits can be stored and is exact in JSON. The columns (see
+# migrations/V001) are quantity INTEGER, unit_price NUMERIC(10,2), total NUMERIC(14,2); the
+# largest order, 100 items x 10,000 x 999,999.99 = 999,999,990,000.00, fits the total's
+# 14 digits, and a decimal of up to 15 significant digits survives a JSON reader's binary
+# float unchanged. So no order the API accepts item by item is refused for its total.
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE = Decimal("999999.99")
 MAX_TOTAL = Decimal("999999999999.99")
 MAX_ITEMS = 100
 CENT = Decimal("0.01")
@@ -60,6 +63,8 @@ class Order:
     status: OrderStatus
     created_at: datetime
     updated_at: datetime
+    # The client's Idempotency-Key, when it sent one; unique among orders.
+    idempotency_key: str | None = None
     total: Decimal = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,10 +78,24 @@ class Order:
 
     @classmethod
     def place(
-        cls, order_id: UUID, customer_id: UUID, items: tuple[OrderItem, ...], now: datetime
+        cls,
+        order_id: UUID,
+        customer_id: UUID,
+        items: tuple[OrderItem, ...],
+        now: datetime,
+        idempotency_key: str | None = None,
     ) -> Order:
         """Create a new order in status CREATED."""
-        return cls(order_id, customer_id, tuple(items), OrderStatus.CREATED, now, now)
+        return cls(
+            order_id, customer_id, tuple(items), OrderStatus.CREATED, now, now, idempotency_key
+        )
+
+    def same_request_as(self, other: Order) -> bool:
+        """Tell whether ``other`` asks for this order: same customer, same items in order.
+
+        Amounts compare as numbers, so ``149.9`` and ``149.90`` are the same price.
+        """
+        return self.customer_id == other.customer_id and self.items == other.items
 
     def cancelled(self, now: datetime) -> Order:
         """Return this order moved to CANCELLED (unchanged if it already is)."""

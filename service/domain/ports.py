@@ -18,8 +18,17 @@ class OrderRepository(abc.ABC):
     """Orders, stored inside the current unit of work's transaction."""
 
     @abc.abstractmethod
-    def add(self, order: Order) -> None:
-        """Store a new order and its items."""
+    def add(self, order: Order) -> bool:
+        """Store a new order and its items; return False, storing nothing, if its key is taken.
+
+        An order whose ``idempotency_key`` another order already holds is not stored: the
+        caller reads that order with :meth:`get_by_idempotency_key`. An insert racing a
+        concurrent one with the same key waits for that transaction, then decides.
+        """
+
+    @abc.abstractmethod
+    def get_by_idempotency_key(self, key: str) -> Order | None:
+        """Return the order placed with this Idempotency-Key, or None."""
 
     @abc.abstractmethod
     def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
@@ -45,6 +54,15 @@ class OutboxMessage:
     payload: bytes
     created_at: datetime
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """One outbox row whose publish was not confirmed, and when to try it again."""
+
+    message_id: int
+    error: str
+    retry_at: datetime
 
 
 class OutboxRepository(abc.ABC):
@@ -73,8 +91,12 @@ class OutboxRepository(abc.ABC):
         """Remove the rows whose delivery the broker confirmed."""
 
     @abc.abstractmethod
-    def record_failure(self, ids: Sequence[int], error: str) -> None:
-        """Note a failed attempt on these rows; they stay pending."""
+    def record_failures(self, failures: Sequence[FailedAttempt]) -> None:
+        """Note a failed attempt on each row: its error and when it may be claimed again.
+
+        The rows stay pending; until ``retry_at`` only that row (and the later rows of its
+        own order, which wait behind it) is held back.
+        """
 
 
 class ProcessedEventRepository(abc.ABC):
@@ -83,6 +105,15 @@ class ProcessedEventRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, event_id: UUID, event_type: str) -> bool:
         """Record that this event is handled; return False if it was recorded before."""
+
+    @abc.abstractmethod
+    def prune(self, older_than: datetime, limit: int) -> int:
+        """Forget up to ``limit`` events handled before ``older_than``; return how many.
+
+        Oldest first. A forgotten event that is delivered again is handled again, so the
+        caller keeps events far longer than any redelivery can come (see the retention
+        setting). Rows another transaction holds are left for a later prune.
+        """
 
 
 class UnitOfWork(abc.ABC):

@@ -12,20 +12,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from service.domain.errors import DuplicateEvent, OrderNotFound, PublishFailed
+from service.domain.errors import (
+    CommitOutcomeUnknown,
+    DuplicateEvent,
+    IdempotencyKeyReused,
+    OrderNotFound,
+    PublishFailed,
+)
 from service.domain.events import OrderCancelled, OrderCreated
 from service.domain.model import Order, OrderItem
 from service.domain.ports import (
     Delivery,
+    FailedAttempt,
     MessagePublisher,
     OrderEventPublisher,
     OutboxMessage,
     UnitOfWork,
 )
+from service.domain.retry import RetryDelay
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +56,9 @@ class CreateOrderCommand:
 
     customer_id: UUID
     items: tuple[ItemLine, ...]
+    # The client's Idempotency-Key: a repeat with the same key and the same order
+    # answers the first order again instead of placing a second one.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +66,16 @@ class CreateOrderResult:
     """What happened to a new order: its id and the fate of its event."""
 
     order_id: UUID
-    event: OrderCreated
+    # None for a replay: the first request placed the order, this one created nothing.
+    event: OrderCreated | None
     delivery: Delivery | None
     publish_error: str | None
     # True when the event went to the outbox, in the order's transaction, instead of
     # to the broker: the relay publishes it once that transaction has committed.
     via_outbox: bool = False
+    # True when the Idempotency-Key named an order placed before: nothing was written
+    # or published now, and the answer is the first one's.
+    replayed: bool = False
 
     @property
     def event_sent(self) -> bool:
@@ -75,7 +90,40 @@ PlaceOrder = Callable[[CreateOrderCommand, UnitOfWork], CreateOrderResult]
 
 def _new_order(command: CreateOrderCommand, order_id: UUID, now: datetime) -> Order:
     items = tuple(OrderItem(i.product_id, i.quantity, i.unit_price) for i in command.items)
-    return Order.place(order_id, command.customer_id, items, now)
+    return Order.place(order_id, command.customer_id, items, now, command.idempotency_key)
+
+
+def _replay(order: Order, uow: UnitOfWork, *, via_outbox: bool) -> CreateOrderResult | None:
+    """Store ``order``; if its Idempotency-Key was taken, return the first order's result.
+
+    Raises:
+        IdempotencyKeyReused: the key's first order is not this one (another body).
+    """
+    if uow.orders.add(order):
+        return None
+    key = order.idempotency_key
+    first = uow.orders.get_by_idempotency_key(key) if key is not None else None
+    if first is None:
+        # The key's order is gone between the conflict and the read (a delete by hand).
+        raise IdempotencyKeyReused(str(key), "unknown")
+    if not first.same_request_as(order):
+        raise IdempotencyKeyReused(str(key), first.id)
+    logger.info("replayed orderId=%s for a repeated Idempotency-Key", first.id)
+    return CreateOrderResult(first.id, None, None, None, via_outbox=via_outbox, replayed=True)
+
+
+def _commit(uow: UnitOfWork, order: Order) -> None:
+    """Commit; a lost connection during COMMIT is named with the order it concerns."""
+    try:
+        uow.commit()
+    except CommitOutcomeUnknown as ex:
+        logger.error(
+            "COMMIT OUTCOME UNKNOWN for orderId=%s: %s; GET /orders/%s tells whether it exists",
+            order.id,
+            ex.detail,
+            order.id,
+        )
+        raise CommitOutcomeUnknown(ex.detail, order.id) from ex
 
 
 class CreateOrder:
@@ -93,8 +141,19 @@ class CreateOrder:
         now = self._clock()
         order = _new_order(command, self._new_id(), now)
         with uow:
-            uow.orders.add(order)
-            uow.commit()
+            replay = _replay(order, uow, via_outbox=False)
+            if replay is not None:
+                return replay
+            try:
+                _commit(uow, order)
+            except CommitOutcomeUnknown:
+                # Publishing now could make a phantom event; not publishing may lose it.
+                logger.warning(
+                    "DUAL WRITE FAILURE — EVENT LOST for orderId=%s if its commit took "
+                    "effect: the commit's outcome is unknown, so no event is published",
+                    order.id,
+                )
+                raise
         event = OrderCreated.of(order, self._new_id(), now)
         try:
             delivery = self._publisher.publish(event)
@@ -124,9 +183,12 @@ class CreateOrderViaOutbox:
         order = _new_order(command, self._new_id(), now)
         event = OrderCreated.of(order, self._new_id(), now)
         with uow:
-            uow.orders.add(order)
+            replay = _replay(order, uow, via_outbox=True)
+            if replay is not None:
+                return replay
             uow.outbox.add(event)
-            uow.commit()
+            # The event row shares the order's fate, also when the outcome is unknown.
+            _commit(uow, order)
         return CreateOrderResult(order.id, event, None, None, via_outbox=True)
 
 
@@ -202,10 +264,19 @@ class RelayOutbox:
     carries the same eventId, which is how consumers recognise it.
     """
 
-    def __init__(self, publisher: MessagePublisher, clock: Clock, batch_size: int = 100) -> None:
+    def __init__(
+        self,
+        publisher: MessagePublisher,
+        clock: Clock,
+        batch_size: int = 100,
+        retry_delay: RetryDelay | None = None,
+    ) -> None:
         self._publisher = publisher
         self._clock = clock
         self._batch_size = batch_size
+        # Each failed row waits on its own, by its own attempts: one row the broker keeps
+        # refusing (too large, say) never holds back the rows of other orders.
+        self._retry_delay = retry_delay or RetryDelay(0.2, 5.0)
 
     def __call__(self, uow: UnitOfWork) -> RelayPass:
         """Claim, publish, and mark sent what the broker confirmed, in one transaction."""
@@ -224,6 +295,16 @@ class RelayOutbox:
             if published:
                 uow.outbox.mark_sent([m.id for m in published])
             if failed:
-                uow.outbox.record_failure([m.id for m in failed], error or "not confirmed")
+                uow.outbox.record_failures(
+                    [
+                        FailedAttempt(
+                            m.id,
+                            outcome.error or "not confirmed",
+                            confirmed_at + timedelta(seconds=self._retry_delay(m.attempts + 1)),
+                        )
+                        for m, outcome in pairs
+                        if not outcome.delivered
+                    ]
+                )
             uow.commit()
         return RelayPass(len(batch), published, failed, error, confirmed_at)

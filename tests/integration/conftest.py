@@ -15,6 +15,7 @@ from evidence.topic_reader import TopicReader
 from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import Config, load_config
+from tests.integration.dedicated_postgres import DedicatedPostgres
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -86,3 +87,14 @@ def db(config: Config) -> Iterator[psycopg2.extensions.connection]:
         yield conn
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def dedicated_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DedicatedPostgres]:
+    """A PostgreSQL server of the fault tests' own, started once and removed at the end."""
+    server = DedicatedPostgres(tmp_path_factory.mktemp("dedicated-postgres"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()

@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.integration.helpers import CUSTOMER
-from tests.integration.test_faults import free_port
+from tests.integration.ports import free_port
 
 ROOT = Path(__file__).parents[2]
 

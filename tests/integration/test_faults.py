@@ -23,15 +23,9 @@ from service.bootstrap import Runtime, start_runtime
 from service.config import load_config
 from service.health import HealthCheck
 from tests.integration.helpers import order_body, query_one, wait_for
+from tests.integration.ports import free_port
 
 PUBLISH_TIMEOUT_MS = 2000
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Crash safety of the outbox: ``python -m service`` killed with SIGKILL while rows are pending.
+"""Crash safety: ``python -m service`` killed with SIGKILL while events are pending.
 
 The service runs as a real process (outbox and chaos profiles) on a database of its own,
 with a dedicated broker behind a proxy that the test cuts and restores.
@@ -6,12 +6,15 @@ with a dedicated broker behind a proxy that the test cuts and restores.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from embedded_stack import BrokerProcess, TcpProxy
 from evidence.topic_reader import TopicReader
 from tests.integration.helpers import order_body, wait_for
 from tests.integration.outbox_support import events_by_order, metric, private_database, scalar
-from tests.integration.test_faults import free_port
+from tests.integration.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bounds, each far above what was measured here (start ~1 s; ~6 s with the broker
@@ -186,3 +189,48 @@ def test_sigkill_with_pending_rows_loses_no_committed_event(stage):
     assert set(events) == set(committed), "an event for an order that is not committed"
     assert not set(rolled_back) & set(events)
     assert exit_status == 0
+
+
+def test_sigkill_in_dual_write_leaves_a_committed_order_whose_event_is_lost(stage):
+    """The same crash without the outbox: the order in flight is committed, its event never.
+
+    The broker is unreachable while a request waits for its delivery report, after its
+    commit; the kill ends the only process that could still publish it. Read after the
+    proxy is restored, the topic holds the event of the order before, and none of this one.
+    """
+    stage.env["MARS_PROFILES_ACTIVE"] = "chaos"
+    reader = TopicReader(stage.proxy.listen_address, "order.created")
+    process = stage.launch("dual-write")
+    customer = str(uuid.uuid4())
+    try:
+        stage.wait_answering(process, "dual-write")
+        positions = reader.end_positions()
+        delivered = stage.post("/orders")["orderId"]
+        stage.proxy.cut()
+        in_flight = threading.Thread(target=post_ignoring_the_crash, args=(stage.url, customer))
+        in_flight.start()
+        # Committed: the request now waits for a delivery report that cannot come.
+        wait_for(
+            lambda: scalar(
+                stage.database_url, "SELECT count(*) FROM orders WHERE customer_id = %s", customer
+            ),
+            10,
+            "the commit of the order in flight",
+        )
+    finally:
+        assert end(process, signal.SIGKILL) == -signal.SIGKILL
+    in_flight.join(timeout=15)
+    stage.proxy.restore()
+
+    lost = scalar(
+        stage.database_url, "SELECT id::text FROM orders WHERE customer_id = %s", customer
+    )
+    events = events_by_order(reader, positions)
+    assert len(events[delivered]) == 1
+    assert events[lost] == [], "the killed request's event reached the topic after all"
+
+
+def post_ignoring_the_crash(url: str, customer: str) -> None:
+    body = {**order_body(), "customerId": customer}
+    with contextlib.suppress(requests.RequestException):
+        requests.post(f"{url}/orders", json=body, timeout=15)

@@ -22,7 +22,7 @@ from service.bootstrap import Runtime, start_runtime
 from service.config import load_config
 from tests.integration.helpers import order_body, wait_for
 from tests.integration.outbox_support import events_by_order, metric, private_database
-from tests.integration.test_faults import free_port
+from tests.integration.ports import free_port
 
 PUBLISH_TIMEOUT_MS = 2000
 POLL_INTERVAL_MS = 50

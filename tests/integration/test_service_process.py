@@ -2,62 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import requests
 
 from embedded_stack import BrokerProcess
 from tests.integration.helpers import order_body, query_one, wait_for
-from tests.integration.test_faults import free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@dataclass
-class ServiceProcess:
-    """A running ``python -m service`` and where it listens."""
-
-    process: subprocess.Popen
-    url: str
-
-    def output(self) -> str:
-        """Stop reading and return everything the process wrote."""
-        out, _ = self.process.communicate(timeout=15)
-        return out
-
-
-def launch(env_overrides: dict[str, str]) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARS_")}
-    env.update(env_overrides)
-    return subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def is_up(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/actuator/health", timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
+from tests.integration.ports import free_port
+from tests.integration.service_process import ServiceProcess, launch, running_service, stop
 
 
 @pytest.fixture
@@ -72,23 +28,15 @@ def hanging_broker() -> Iterator[BrokerProcess]:
 
 @pytest.fixture
 def service(stack, hanging_broker) -> Iterator[ServiceProcess]:
-    port = free_port()
-    process = launch(
+    with running_service(
         {
             "MARS_DATABASE_URL": stack.database_url,
             "MARS_KAFKA_BOOTSTRAP_SERVERS": hanging_broker.listen_address,
             "MARS_PROFILES_ACTIVE": "chaos",
-            "MARS_HTTP_PORT": str(port),
             "MARS_KAFKA_PUBLISH_TIMEOUT_MS": "2000",
         }
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: is_up(url) or process.poll() is not None, 30, "the service start")
-        assert process.poll() is None, process.communicate()[0]
-        yield ServiceProcess(process, url)
-    finally:
-        stop(process)
+    ) as running:
+        yield running
 
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_zero(service, hanging_broker, db):

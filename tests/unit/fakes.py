@@ -6,8 +6,9 @@ under test are the production ones; only the storage underneath is a dict.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from uuid import UUID
 
 from service.adapters.event_json import encode_order_created
@@ -16,6 +17,7 @@ from service.domain.events import OrderCreated
 from service.domain.model import Order
 from service.domain.ports import (
     Delivery,
+    FailedAttempt,
     MessagePublisher,
     OrderEventPublisher,
     OrderRepository,
@@ -34,10 +36,16 @@ class FakeOrderRepository(OrderRepository):
         self.orders: dict[UUID, Order] = {} if orders is None else orders
         self.locked: list[UUID] = []
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order) -> bool:
         if order.id in self.orders:
             raise ValueError(f"duplicate key: order {order.id} exists")
+        if order.idempotency_key is not None and self.get_by_idempotency_key(order.idempotency_key):
+            return False
         self.orders[order.id] = order
+        return True
+
+    def get_by_idempotency_key(self, key: str) -> Order | None:
+        return next((o for o in self.orders.values() if o.idempotency_key == key), None)
 
     def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
         if for_update:
@@ -60,6 +68,7 @@ class FakeOutboxRepository(OutboxRepository):
         self._database = database
         self.rows: dict[int, OutboxMessage] = dict(database.outbox)
         self.errors: dict[int, str] = dict(database.outbox_errors)
+        self.retry_at: dict[int, datetime] = dict(database.outbox_retry_at)
 
     def add(self, event: OrderCreated) -> None:
         # Like a sequence, ids are never handed out twice, even after a rollback.
@@ -81,31 +90,56 @@ class FakeOutboxRepository(OutboxRepository):
         oldest_per_key: dict[str, OutboxMessage] = {}
         for row in sorted(self.rows.values(), key=lambda r: r.id):
             oldest_per_key.setdefault(row.key, row)
-        eligible = [r for r in oldest_per_key.values() if r.id not in self._database.locked]
+        now = self._database.now()
+        eligible = [
+            r
+            for r in oldest_per_key.values()
+            if r.id not in self._database.locked and self.retry_at.get(r.id, now) <= now
+        ]
         return sorted(eligible, key=lambda r: r.id)[:limit]
 
     def mark_sent(self, ids: Sequence[int]) -> None:
         for row_id in ids:
             del self.rows[row_id]
             self.errors.pop(row_id, None)
+            self.retry_at.pop(row_id, None)
 
-    def record_failure(self, ids: Sequence[int], error: str) -> None:
-        for row_id in ids:
-            self.rows[row_id] = replace(self.rows[row_id], attempts=self.rows[row_id].attempts + 1)
-            self.errors[row_id] = error
+    def record_failures(self, failures: Sequence[FailedAttempt]) -> None:
+        for failure in failures:
+            row = self.rows[failure.message_id]
+            self.rows[row.id] = replace(row, attempts=row.attempts + 1)
+            self.errors[row.id] = failure.error
+            self.retry_at[row.id] = failure.retry_at
 
 
 class FakeProcessedEventRepository(ProcessedEventRepository):
-    """Handled event ids in a dict."""
+    """Handled event ids in a dict, and when each was handled (``now`` for new ones)."""
 
-    def __init__(self, ids: dict[UUID, str]) -> None:
+    def __init__(
+        self,
+        ids: dict[UUID, str],
+        processed_at: dict[UUID, datetime] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.ids = ids
+        self.processed_at: dict[UUID, datetime] = {} if processed_at is None else processed_at
+        self._now = now
 
     def add(self, event_id: UUID, event_type: str) -> bool:
         if event_id in self.ids:
             return False
         self.ids[event_id] = event_type
+        self.processed_at[event_id] = self._now()
         return True
+
+    def prune(self, older_than: datetime, limit: int) -> int:
+        old = sorted(
+            (at, event_id) for event_id, at in self.processed_at.items() if at < older_than
+        )[:limit]
+        for _, event_id in old:
+            del self.ids[event_id]
+            del self.processed_at[event_id]
+        return len(old)
 
 
 @dataclass
@@ -115,7 +149,11 @@ class FakeDatabase:
     committed: dict[UUID, Order] = field(default_factory=dict)
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     outbox_errors: dict[int, str] = field(default_factory=dict)
+    outbox_retry_at: dict[int, datetime] = field(default_factory=dict)
+    # The database's now(), against which a failed row's retry time is compared.
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     processed: dict[UUID, str] = field(default_factory=dict)
+    processed_at: dict[UUID, datetime] = field(default_factory=dict)
     # Outbox row ids another relay holds locked: skipped, and they block later rows.
     locked: set[int] = field(default_factory=set)
     last_outbox_id: int = 0
@@ -146,7 +184,9 @@ class FakeUnitOfWork(UnitOfWork):
     def _open_repositories(self) -> None:
         self.orders = FakeOrderRepository(dict(self.database.committed))
         self.outbox = FakeOutboxRepository(self.database)
-        self.processed_events = FakeProcessedEventRepository(dict(self.database.processed))
+        self.processed_events = FakeProcessedEventRepository(
+            dict(self.database.processed), dict(self.database.processed_at), self.database.now
+        )
 
     def _begin(self) -> None:
         self.database.begun += 1
@@ -157,7 +197,9 @@ class FakeUnitOfWork(UnitOfWork):
         self.database.committed.update(self.orders.orders)
         self.database.outbox = dict(self.outbox.rows)
         self.database.outbox_errors = dict(self.outbox.errors)
+        self.database.outbox_retry_at = dict(self.outbox.retry_at)
         self.database.processed = dict(self.processed_events.ids)
+        self.database.processed_at = dict(self.processed_events.processed_at)
 
     def _rollback(self) -> None:
         self.database.rollbacks += 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from decimal import Decimal
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -16,6 +18,8 @@ from service.adapters.outbox import (
     pending_age,
 )
 from service.adapters.postgres import OutboxBacklog
+from service.domain.events import OrderCreated
+from service.domain.retry import RetryDelay
 from service.domain.use_cases import CreateOrderViaOutbox, RelayOutbox
 
 from .conftest import NOW, fixed_clock
@@ -65,8 +69,15 @@ def middle() -> float:
     return 0.5
 
 
-def a_relay(database, messages, observer=None, *, batch_size=10, setup=None, run_pass=None):
-    relay_pass = RelayOutbox(messages, lambda: NOW + timedelta(seconds=1), batch_size)
+def a_relay(
+    database, messages, observer=None, *, batch_size=10, setup=None, run_pass=None, clock=None
+):
+    relay_pass = RelayOutbox(
+        messages,
+        clock or (lambda: NOW + timedelta(seconds=1)),
+        batch_size,
+        RetryDelay(INTERVAL, MAXIMUM, draw=middle),
+    )
     return OutboxRelay(
         run_pass or (lambda: relay_pass(FakeUnitOfWork(database))),
         batch_size=batch_size,
@@ -76,6 +87,11 @@ def a_relay(database, messages, observer=None, *, batch_size=10, setup=None, run
         observer=observer,
         setup=setup,
     )
+
+
+def replace_order_of(row) -> OrderCreated:
+    """Return a second event of the order of outbox row ``row`` (say, its cancellation)."""
+    return OrderCreated(uuid4(), UUID(row.key), uuid4(), Decimal("1.00"), (), NOW)
 
 
 def place(database, how_many=1):
@@ -127,20 +143,83 @@ def test_relay_goes_on_at_once_after_a_full_batch(database, messages):
     assert len(messages.published) == 3
 
 
-def test_relay_backs_off_exponentially_while_the_broker_is_down(database, messages):
+class Clock:
+    """The database's now(), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = NOW + timedelta(seconds=1)
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_failed_row_waits_its_own_exponential_backoff_while_passes_keep_the_interval(
+    database, messages
+):
+    clock = Clock()
+    database.now = clock
     place(database)
     messages.fail_with("no delivery report within 5 s")
-    relay = a_relay(database, messages)
+    relay = a_relay(database, messages, clock=clock)
 
-    delays = [relay.run_once() for _ in range(4)]
+    waits = []
+    for _ in range(4):
+        assert relay.run_once() == INTERVAL
+        (retry_at,) = database.outbox_retry_at.values()
+        waits.append((retry_at - clock.now).total_seconds())
+        # Until its retry time the row is not taken again.
+        assert relay.run_once() == INTERVAL
+        clock.now = retry_at
 
     # Half way between half the step and the step (draw = 0.5): 0.75 x 0.2, 0.4, 0.8, 1.6.
-    assert delays == pytest.approx([0.15, 0.3, 0.6, 1.2])
+    assert waits == pytest.approx([0.15, 0.3, 0.6, 1.2])
+    assert len(messages.batches) == 4
+    (row,) = database.outbox.values()
+    assert row.attempts == 4
     status = relay.status()
-    assert status.consecutive_failures == 4
     assert status.last_error == "no delivery report within 5 s"
     assert status.last_error_at == NOW
-    assert status.passes == 4
+    assert status.passes == 8
+
+
+def test_a_row_that_keeps_failing_does_not_hold_back_the_rows_of_other_orders(database, messages):
+    clock = Clock()
+    database.now = clock
+    place(database)
+    (poisoned,) = database.outbox.values()
+    messages.fail_with("MSG_SIZE_TOO_LARGE", poisoned.key)
+    relay = a_relay(database, messages, clock=clock)
+    relay.run_once()
+
+    place(database, 3)
+    relay.run_once()
+
+    assert len(messages.published) == 3
+    assert poisoned.key not in {m.key for m in messages.published}
+    assert [r.key for r in database.outbox.values()] == [poisoned.key]
+    assert database.outbox_errors[poisoned.id] == "MSG_SIZE_TOO_LARGE"
+
+
+def test_later_rows_of_a_failing_order_wait_behind_its_failed_row(database, messages):
+    clock = Clock()
+    database.now = clock
+    place(database)
+    (first,) = database.outbox.values()
+    later_event = replace_order_of(first)
+    uow = FakeUnitOfWork(database)
+    with uow:
+        uow.outbox.add(later_event)
+        uow.commit()
+    messages.fail_with("broker refused", first.key)
+    relay = a_relay(database, messages, clock=clock)
+
+    relay.run_once()
+    clock.now += timedelta(minutes=5)
+    messages.recover()
+    relay.run_once()
+    relay.run_once()
+
+    assert [m.event_id for m in messages.published] == [first.event_id, later_event.event_id]
 
 
 def test_relay_returns_to_the_interval_once_the_broker_is_back(database, messages, observer):

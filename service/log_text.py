@@ -1,0 +1,18 @@
+"""Client text made safe for one log line: no newline or control character can forge another."""
+
+from __future__ import annotations
+
+_LIMIT = 200
+
+
+def printable(text: object, limit: int = _LIMIT) -> str:
+    """Return ``text`` quoted as a Python string literal, shortened to ``limit`` characters.
+
+    ``repr`` escapes newlines, carriage returns, tabs, escape sequences and every other
+    non-printable character, so text a client chose stays inside the line it is logged on,
+    and the quotes show where it starts and ends.
+    """
+    value = str(text)
+    if len(value) > limit:
+        value = value[:limit] + "…"
+    return repr(value)
