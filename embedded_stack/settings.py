@@ -10,6 +10,9 @@ from urllib.parse import unquote, urlsplit
 
 from embedded_stack.errors import StackError
 
+# The service's one masking function (every libpq form), so both show an address alike.
+from service.conninfo import mask_password as redact
+
 DEFAULT_DATABASE_URL = "postgresql://mars:mars@localhost:5432/orders_db"
 DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "localhost:9092"
 DEFAULT_POSTGRES_PORT = 5432
@@ -162,19 +165,3 @@ class KafkaAddress:
     def is_single(self) -> bool:
         """Tell whether exactly one bootstrap server is configured."""
         return len([s for s in self.bootstrap_servers.split(",") if s.strip()]) == 1
-
-
-def redact(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``.
-
-    Args:
-        url: Any URL.
-
-    Returns:
-        The URL, safe to log.
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import falcon
 import falcon.media
 from prometheus_client import CollectorRegistry
 
 from service.api.errors import add_error_handlers
+from service.api.json_body import loads_exact
 from service.api.openapi import OpenApiDocument, build_openapi
 from service.api.resources.health import Health
 from service.api.resources.metrics import Metrics
@@ -27,15 +26,6 @@ from service.domain.use_cases import (
     PlaceOrder,
 )
 from service.health import HealthCheck
-
-
-def _loads_exact(text: str) -> object:
-    # Falcon turns ValueError into "malformed JSON" (400); a body nested thousands of levels
-    # deep raises RecursionError instead, which would become a 500.
-    try:
-        return json.loads(text, parse_float=Decimal)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
 
 
 def utc_now() -> datetime:
@@ -70,8 +60,9 @@ def create_app(config: Config, adapters: Adapters, *, clock: Clock = utc_now) ->
     in the outbox with its order instead of publishing it.
     """
     app = falcon.App(media_type=falcon.MEDIA_JSON)
-    # Prices stay exact: JSON numbers with a fraction are read as Decimal, not float.
-    json_handler = falcon.media.JSONHandler(loads=_loads_exact)
+    # Prices stay exact: JSON numbers with a fraction are read as Decimal, not float; and
+    # a body no exact reading holds (duplicate keys, huge exponents) is a 400.
+    json_handler = falcon.media.JSONHandler(loads=loads_exact)
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     app.req_options.strip_url_path_trailing_slash = True
     add_error_handlers(app)

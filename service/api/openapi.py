@@ -9,6 +9,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from service.api import schemas
+from service.api.errors import RETRY_AFTER_SECONDS
+from service.api.resources.orders import IDEMPOTENT_REPLAYED
+from service.api.validation import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_PATTERN
 
 _REF = "#/components/schemas/{model}"
 
@@ -22,6 +25,64 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
 
 def _error(description: str) -> dict[str, Any]:
     return _json(schemas.ErrorResponse, description)
+
+
+_RETRY_AFTER = {
+    "description": f"Seconds to wait before trying again ({RETRY_AFTER_SECONDS}).",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def _unavailable(description: str) -> dict[str, Any]:
+    return {**_error(description), "headers": {"Retry-After": _RETRY_AFTER}}
+
+
+_DATABASE_DOWN = _unavailable(
+    "PostgreSQL did not answer in time (down, frozen, unreachable, or every pooled "
+    "connection stayed busy); nothing was stored."
+)
+
+# POST /orders: besides the database being down, a COMMIT may be cut off after it was
+# sent. That answer names the order so that the client can read it and learn the outcome.
+_CREATE_UNAVAILABLE = {
+    "description": (
+        "PostgreSQL did not answer in time, and nothing was stored (an error body); or the "
+        "connection was lost during COMMIT, so the order may or may not exist (a body with "
+        "orderId: GET /orders/{orderId} tells, and a retry with the same Idempotency-Key "
+        "places it at most once)."
+    ),
+    "headers": {"Retry-After": _RETRY_AFTER},
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"$ref": _REF.format(model="ErrorResponse")},
+                    {"$ref": _REF.format(model="OutcomeUnknownResponse")},
+                ]
+            }
+        }
+    },
+}
+
+_IDEMPOTENCY_KEY_HEADER = {
+    "name": IDEMPOTENCY_KEY,
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe: the first request with a key places the order; a repeat with "
+        "the same key and the same order (customer and items, amounts compared as numbers) "
+        f"answers that order again with {IDEMPOTENT_REPLAYED}: true, and writes and "
+        "publishes nothing; the same key with another order is 422. Keys are kept with "
+        "their orders. 1 to 255 printable ASCII characters, no blank at either end."
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
+    },
+}
 
 
 def _create_body() -> dict[str, Any]:
@@ -46,26 +107,68 @@ def _create_body() -> dict[str, Any]:
 
 
 _HEALTH_DESCRIPTION = (
-    "Components: db, kafka and, in outbox mode, outbox. The outbox component is UP while "
-    "the relay thread runs and the backlog can be read, DOWN when the relay is not "
-    "running or the backlog query fails; its details are backlog (pending rows), "
-    "oldestPendingAgeSeconds, consecutiveFailures, lastError, lastErrorAt, lastPublishedAt "
-    "and publishedSinceStart. A broker outage leaves it UP (the relay retries with backoff) "
-    "and shows as kafka DOWN and a growing backlog. Answers within 2 s."
+    "Components: db, kafka, consumer and, in outbox mode, outbox. kafka is DOWN when no "
+    "broker answers or a topic of the service is missing (health creates nothing; the "
+    "service's topic keeper creates a lost topic within 5 s). The consumer component is UP "
+    "while the order.cancelled consumer runs and no message is being retried; DOWN while a "
+    "message is retried (its error names the message, the orderId, the failed attempts "
+    "since when, and lastError with its time), while a broken client is replaced, or when "
+    "the thread is gone. Its details: running, processed, duplicates, skipped, retried, "
+    "commitFailures, clientRestarts, lag, lastError, lastErrorAt, prunedProcessedEvents. "
+    "The outbox component is UP while the relay thread runs and the backlog can be read, "
+    "DOWN when the relay is not running or the backlog query fails; its details are "
+    "backlog (pending rows), oldestPendingAgeSeconds, consecutiveFailures, lastError, "
+    "lastErrorAt, lastPublishedAt, publishedSinceStart, stuckRows, oldestStuckOrderId and "
+    "oldestStuckLastError (a row that failed MARS_OUTBOX_STUCK_AFTER_ATTEMPTS times: still "
+    "retried, never deleted). A broker outage leaves it UP (each row retries with its own "
+    "backoff) and shows as kafka DOWN and a growing backlog. Answers within 2 s, also "
+    "while every request thread waits on a frozen dependency (health has threads of its "
+    "own)."
 )
 
 _METRICS_DESCRIPTION = (
-    "Process metrics, and in outbox mode: outbox_backlog, outbox_oldest_pending_age_seconds, "
-    "outbox_relay_running (gauges, read at each scrape), outbox_relay_passes_total, "
-    "outbox_published_total, outbox_publish_failures_total (counters) and "
-    "outbox_relay_delay_seconds (histogram: "
-    "from a row's creation to its event's delivery report)."
+    "Process metrics. The order.cancelled consumer: order_cancelled_processed_total, "
+    "order_cancelled_duplicates_total, order_cancelled_skipped_total (malformed or unknown "
+    "order), order_cancelled_retried_total (failed attempts, each retried after a "
+    "back-off), order_cancelled_commit_failures_total, processed_events_pruned_total "
+    "(counters); order_cancelled_consumer_running, order_cancelled_retrying and "
+    "order_cancelled_lag{partition} (gauges: messages behind each partition's end, read by "
+    "the consumer thread from its position and the last high watermark, no broker call per "
+    "scrape). In outbox mode: outbox_backlog, outbox_oldest_pending_age_seconds, "
+    "outbox_stuck_rows, outbox_relay_running (gauges, read at each scrape), "
+    "outbox_relay_passes_total, outbox_published_total, outbox_publish_failures_total "
+    "(counters) and outbox_relay_delay_seconds (histogram: from a row's creation to its "
+    "event's delivery report)."
 )
 
 _BAD_BODY = {
-    "400": _error("Malformed JSON or an invalid field (the description names it)."),
-    "413": _error("The body is larger than the limit."),
-    "415": _error("The body is not application/json."),
+    "400": _error(
+        "Malformed JSON (not UTF-8, a key twice in one object, NaN or Infinity, a number "
+        "no decimal holds, nesting too deep), a body that breaks the request schema, or an "
+        "unreadable Content-Length; the description names the field or the problem."
+    ),
+    "413": _error("The body is larger than the limit (MARS_MAX_BODY_BYTES, 64 KiB by default)."),
+    "415": _error("The body is not application/json, or declares a charset other than UTF-8."),
+}
+
+_DESCRIPTION = (
+    "Saves orders in PostgreSQL and publishes order.created to Kafka.\n\n"
+    "Every error is a JSON object with title and description. Numbers are read exactly "
+    "as written (a price is a decimal, never a binary float), and the schemas mean them "
+    "so: unitPrice has multipleOf 0.01, i.e. at most two decimal places of the number as "
+    "written; an integer may be written 2 or 2.0. A method a path does not list answers "
+    "405 with an Allow header (components/responses/MethodNotAllowed); an unknown path 404."
+)
+
+_METHOD_NOT_ALLOWED = {
+    **_error("The path does not take this method."),
+    "headers": {
+        "Allow": {
+            "description": "The methods the path takes.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
 }
 
 
@@ -80,6 +183,7 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
         schemas.OrderResponse,
         schemas.HealthResponse,
         schemas.ErrorResponse,
+        schemas.OutcomeUnknownResponse,
         schemas.PhantomEventReportResponse,
     ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
@@ -93,6 +197,7 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
                     else "Place an order (commit, then publish order.created: the Dual Write)"
                 ),
                 "operationId": "createOrder",
+                "parameters": [_IDEMPOTENCY_KEY_HEADER],
                 "requestBody": _create_body(),
                 "responses": {
                     "201": {
@@ -102,9 +207,35 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
                             if outbox
                             else "Created (also when the event was lost: see the service log).",
                         ),
-                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "headers": {
+                            "Location": {
+                                "description": "/orders/{orderId}",
+                                "required": True,
+                                "schema": {"type": "string"},
+                            },
+                            IDEMPOTENT_REPLAYED: {
+                                "description": (
+                                    "Sent on a repeat of an Idempotency-Key: the order was "
+                                    "placed by the first request, nothing new was stored."
+                                ),
+                                "required": False,
+                                "schema": {"type": "string", "enum": ["true"]},
+                            },
+                        },
+                        "links": {
+                            "GetOrder": {
+                                "operationId": "getOrder",
+                                "parameters": {"orderId": "$response.body#/orderId"},
+                                "description": "The order just placed.",
+                            }
+                        },
                     },
                     **_BAD_BODY,
+                    "422": _error(
+                        "The Idempotency-Key was first used with another order; the "
+                        "description names that order."
+                    ),
+                    "503": _CREATE_UNAVAILABLE,
                 },
             }
         },
@@ -117,12 +248,14 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
                         "name": "orderId",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string"},
+                        "description": "Any other text is no order's id: 404.",
+                        "schema": schemas.UUID_SCHEMA,
                     }
                 ],
                 "responses": {
                     "200": _json(schemas.OrderResponse, "The order."),
                     "404": _error("No such order, or the id is not a UUID."),
+                    "503": _DATABASE_DOWN,
                 },
             }
         },
@@ -169,6 +302,7 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
                 "responses": {
                     "200": _json(schemas.PhantomEventReportResponse, "What was observed."),
                     **_BAD_BODY,
+                    "503": _DATABASE_DOWN,
                 },
             }
         }
@@ -177,10 +311,13 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
         "info": {
             "title": "Order service (Dual Write chaos)",
             "version": "1.0.0",
-            "description": "Saves orders in PostgreSQL and publishes order.created to Kafka.",
+            "description": _DESCRIPTION,
         },
         "paths": paths,
-        "components": {"schemas": defs["$defs"]},
+        "components": {
+            "schemas": defs["$defs"],
+            "responses": {"MethodNotAllowed": _METHOD_NOT_ALLOWED},
+        },
     }
 
 

@@ -3,13 +3,36 @@ responses, and the OpenAPI document is generated from them, so the two cannot dr
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from service.domain.model import MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE
+from service.domain.model import CENT, MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE
+
+# The RFC 9562 spelling, any case. pydantic alone would also take 32 bare digits, braces
+# and "urn:uuid:", which JSON Schema's format "uuid" refuses: the document and the API
+# would disagree. The pattern states it for validators that treat "format" as a note.
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = re.compile(UUID_PATTERN.strip("^$"))
+UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+
+# Integral values this far out all fail the range check alike; clamping them keeps int()
+# from building a number of a billion digits out of "1e999999999".
+_CLAMP = 10**18
+
+
+def is_uuid_text(text: str) -> bool:
+    """Tell whether ``text`` is a UUID in the one spelling the API takes."""
+    return _UUID.fullmatch(text) is not None
+
+
+def _uuid_text(value: object) -> object:
+    if isinstance(value, str) and not _UUID.fullmatch(value):
+        raise ValueError("must be a UUID written as 8-4-4-4-12 hexadecimal digits")
+    return value
 
 
 def _json_number(value: object) -> object:
@@ -19,19 +42,42 @@ def _json_number(value: object) -> object:
     return value
 
 
+def _json_integer(value: object) -> object:
+    # JSON Schema's "integer" is any number without a fraction: 2.0 and 1e2 are integers,
+    # and a client (or schemathesis) may write them so.
+    value = _json_number(value)
+    if isinstance(value, int):
+        return value
+    exact = Decimal(str(value)) if isinstance(value, float) else value
+    if not exact.is_finite() or exact != exact.to_integral_value():
+        raise ValueError("must be an integer")
+    return int(max(-_CLAMP, min(_CLAMP, exact)))
+
+
+Uuid = Annotated[UUID, BeforeValidator(_uuid_text), WithJsonSchema(UUID_SCHEMA)]
+
+Quantity = Annotated[
+    int,
+    BeforeValidator(_json_integer),
+    Field(gt=0, le=MAX_QUANTITY),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY}),
+]
+
 Price = Annotated[
     Decimal,
     BeforeValidator(_json_number),
-    Field(gt=0, le=MAX_UNIT_PRICE, decimal_places=2, allow_inf_nan=False),
+    Field(ge=CENT, le=MAX_UNIT_PRICE, decimal_places=2, allow_inf_nan=False),
     # pydantic would document a Decimal as "number or string" with its own keywords; the
-    # API takes numbers only. multipleOf 0.01 is left out: in floating point it rejects
-    # valid prices such as 19.99, so the two-decimal rule is stated in words.
+    # API takes numbers only. multipleOf 0.01 is the two-decimal rule, meant as JSON Schema
+    # means it: of the number as written (149.95 is 14995 cents), not of the binary float
+    # a reader may store it in (where 149.95 / 0.01 = 14994.999999999998).
     WithJsonSchema(
         {
             "type": "number",
-            "exclusiveMinimum": 0,
+            "minimum": float(CENT),
             "maximum": float(MAX_UNIT_PRICE),
-            "description": "At most two decimal places.",
+            "multipleOf": float(CENT),
+            "description": "At most two decimal places, read exactly as written.",
         }
     ),
 ]
@@ -44,15 +90,18 @@ class _Strict(BaseModel):
 class OrderItemRequest(_Strict):
     """One item of a new order."""
 
-    productId: UUID
-    quantity: StrictInt = Field(gt=0, le=MAX_QUANTITY)
+    productId: Uuid
+    quantity: Quantity
     unitPrice: Price
 
 
 class CreateOrderRequest(_Strict):
-    """The body of ``POST /orders`` and ``POST /chaos/phantom-event``."""
+    """The body of ``POST /orders`` and ``POST /chaos/phantom-event``.
 
-    customerId: UUID
+    A body with a key twice in one object is rejected before this model sees it.
+    """
+
+    customerId: Uuid
     items: list[OrderItemRequest] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
@@ -129,3 +178,11 @@ class ErrorResponse(BaseModel):
 
     title: str
     description: str | None = None
+
+
+class OutcomeUnknownResponse(BaseModel):
+    """503 for an order whose COMMIT was cut off: it may or may not exist."""
+
+    title: str
+    description: str
+    orderId: UUID = Field(description="Read GET /orders/{orderId} to learn whether it exists.")

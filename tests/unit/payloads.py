@@ -40,6 +40,13 @@ SCHEMA_INVALID_BODIES = [
     pytest.param(order(items=["x"]), "items[0]", id="item-not-an-object"),
     pytest.param(order(customerId="not-a-uuid"), "customerId", id="customerId-not-a-uuid"),
     pytest.param(order(customerId=42), "customerId", id="customerId-a-number"),
+    pytest.param(order(customerId=CUSTOMER_ID.replace("-", "")), "customerId", id="uuid-bare"),
+    pytest.param(order(customerId="{" + CUSTOMER_ID + "}"), "customerId", id="uuid-braces"),
+    pytest.param(order(customerId="urn:uuid:" + CUSTOMER_ID), "customerId", id="uuid-urn"),
+    pytest.param(order(customerId=CUSTOMER_ID + "\n"), "customerId", id="uuid-newline"),
+    pytest.param(
+        order(customerId="\u0665" * 8 + CUSTOMER_ID[8:]), "customerId", id="uuid-arabic-digits"
+    ),
     pytest.param(order(item(productId="123")), "items[0].productId", id="productId-not-a-uuid"),
     pytest.param(
         order(item(), item(productId="zz")), "items[1].productId", id="second-productId-bad"
@@ -58,6 +65,11 @@ SCHEMA_INVALID_BODIES = [
     pytest.param(order(item(unitPrice="149.95")), "items[0].unitPrice", id="price-a-string"),
     pytest.param(order(item(unitPrice=None)), "items[0].unitPrice", id="price-null"),
     pytest.param(order(item(unitPrice=1.005)), "items[0].unitPrice", id="price-3-decimals"),
+    pytest.param(order(item(unitPrice=5e-324)), "items[0].unitPrice", id="price-5e-324"),
+    pytest.param(order(item(unitPrice=0.001)), "items[0].unitPrice", id="price-below-a-cent"),
+    pytest.param(
+        order(item(unitPrice=19.990000000000002)), "items[0].unitPrice", id="price-float-noise"
+    ),
     pytest.param(
         order(item(unitPrice=float(MAX_UNIT_PRICE) + 1)),
         "items[0].unitPrice",

@@ -10,8 +10,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from service.adapters.postgres import DatabaseUnavailable
-from service.domain.model import MAX_UNIT_PRICE, OrderStatus
+from service.domain.errors import CommitOutcomeUnknown, DatabaseUnavailable
+from service.domain.model import MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE, OrderStatus
 
 from .conftest import NOW
 from .fakes import FailingUnitOfWork
@@ -166,16 +166,17 @@ def test_invalid_order_is_rejected_naming_the_field(client, database, publisher,
     assert_nothing_written(database, publisher)
 
 
-def test_order_total_above_the_maximum_is_rejected(client, database, publisher):
-    body = order(
-        item(quantity=10_000, unitPrice=float(MAX_UNIT_PRICE)),
-        item(productId=OTHER_PRODUCT_ID, quantity=1, unitPrice=100),
-    )
+def test_the_largest_valid_order_is_accepted_and_its_total_read_back_exactly(client, database):
+    # No order the schema admits may be refused for its total (NUMERIC(14,2)).
+    body = order(*[item(quantity=MAX_QUANTITY, unitPrice=float(MAX_UNIT_PRICE))] * MAX_ITEMS)
 
     response = client.simulate_post("/orders", json=body)
 
-    assert_json_error(response, 400, naming="items: the order total exceeds")
-    assert_nothing_written(database, publisher)
+    assert response.status_code == 201, response.text
+    expected = MAX_ITEMS * MAX_QUANTITY * MAX_UNIT_PRICE
+    assert database.committed[UUID(response.json["orderId"])].total == expected
+    read = client.simulate_get(response.headers["location"])
+    assert json.loads(read.text, parse_float=Decimal)["total"] == expected
 
 
 def test_every_problem_of_a_body_is_named(client):
@@ -284,14 +285,95 @@ def test_wrong_method_is_405_with_allow_header(client, database, publisher, meth
     assert_nothing_written(database, publisher)
 
 
-def test_unavailable_database_is_503_and_publishes_nothing(make_client, database, publisher):
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/orders"), ("GET", f"/orders/{PRODUCT_ID}")]
+)
+def test_unavailable_database_is_503_and_publishes_nothing(
+    make_client, database, publisher, method, path
+):
     unavailable = DatabaseUnavailable("every database connection stayed busy")
     client = make_client(uow_factory=lambda: FailingUnitOfWork(database, unavailable))
 
-    response = client.simulate_post("/orders", json=order())
+    response = client.simulate_request(method, path, json=order())
 
     assert_json_error(response, 503, naming="PostgreSQL")
+    assert int(response.headers["retry-after"]) >= 1
     assert_nothing_written(database, publisher)
+
+
+def test_a_commit_whose_outcome_is_unknown_is_503_naming_the_order(
+    make_client, database, publisher, caplog
+):
+    lost = CommitOutcomeUnknown("server closed the connection during COMMIT")
+    client = make_client(uow_factory=lambda: FailingUnitOfWork(database, lost, stage="commit"))
+
+    with caplog.at_level(logging.WARNING):
+        response = client.simulate_post("/orders", json=order())
+
+    assert response.status_code == 503
+    assert set(response.json) == {"title", "description", "orderId"}
+    order_id = response.json["orderId"]
+    assert UUID(order_id)
+    assert "may or may not exist" in response.json["description"]
+    assert f"GET /orders/{order_id}" in response.json["description"]
+    assert int(response.headers["retry-after"]) >= 1
+    assert f"COMMIT OUTCOME UNKNOWN for orderId={order_id}" in caplog.text
+    assert publisher.untouched
+
+
+KEY = {"Idempotency-Key": "order-2025-01-02-0001"}
+
+
+def test_a_repeated_idempotency_key_answers_the_first_order(client, database, publisher):
+    first = client.simulate_post("/orders", json=order(), headers=KEY)
+    again = client.simulate_post("/orders", json=order(), headers=KEY)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json == first.json
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert database.commits == 1
+    assert len(publisher.events) == 1
+
+
+def test_a_replay_compares_amounts_as_numbers(client, database):
+    first = client.simulate_post("/orders", json=order(item(unitPrice=149.9)), headers=KEY)
+    again = client.simulate_post(
+        "/orders",
+        body=json.dumps(order(item(unitPrice=149.9))).replace("149.9", "149.90"),
+        headers={**KEY, "Content-Type": "application/json"},
+    )
+
+    assert again.status_code == 201
+    assert again.json == first.json
+
+
+def test_an_idempotency_key_reused_for_another_order_is_422(client, database, publisher):
+    first = client.simulate_post("/orders", json=order(), headers=KEY)
+
+    other = client.simulate_post("/orders", json=order(item(quantity=3)), headers=KEY)
+
+    assert_json_error(other, 422, naming=first.json["orderId"])
+    assert "Idempotency-Key" in other.json["title"]
+    assert database.commits == 1
+    assert len(publisher.events) == 1
+
+
+def test_orders_without_a_key_are_never_replays(client, database, publisher):
+    answers = [client.simulate_post("/orders", json=order()) for _ in range(2)]
+
+    assert answers[0].json != answers[1].json
+    assert not any("idempotent-replayed" in a.headers for a in answers)
+    assert len(database.committed) == 2
+
+
+@pytest.mark.parametrize("key", ["a", "k" * 255, "order 17/2025:#1", "~!@$%^&*()_+"])
+def test_an_idempotency_key_of_printable_ascii_is_accepted(client, database, key):
+    response = client.simulate_post("/orders", json=order(), headers={"Idempotency-Key": key})
+
+    assert response.status_code == 201
+    assert database.committed[UUID(response.json["orderId"])].idempotency_key == key
 
 
 def test_unexpected_error_is_a_json_500_without_internals(make_client, database, caplog):

@@ -9,28 +9,78 @@ from __future__ import annotations
 import functools
 import json
 import re
+from decimal import Decimal
+from fractions import Fraction
+from uuid import UUID
 
 import falcon.inspect
+import jsonschema.validators
+import jsonschema_rs
 import pytest
+from jsonschema.exceptions import ValidationError
 from openapi_core import Config as OpenApiConfig
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.request.exceptions import InvalidRequestBody
+from openapi_core.validation.request.validators import V31RequestValidator
 from openapi_core.validation.response.exceptions import InvalidData
+from openapi_core.validation.response.validators import V31ResponseValidator
+from openapi_core.validation.schemas.factories import SchemaValidatorsFactory
+from openapi_schema_validator import OAS30ReadValidator, OAS31Validator
 from openapi_spec_validator import validate
 
 from service.adapters.prometheus import new_registry
+from service.api.json_body import loads_exact
 from service.api.openapi import build_openapi
+from service.domain.errors import CommitOutcomeUnknown, DatabaseUnavailable
+from service.domain.model import MAX_UNIT_PRICE
 
-from .payloads import SCHEMA_INVALID_BODIES, item, order
+from .fakes import FailingUnitOfWork
+from .payloads import CUSTOMER_ID, PRODUCT_ID, SCHEMA_INVALID_BODIES, item, order
+
+
+def exact_multiple_of(validator, divisor, instance, schema):
+    """``multipleOf`` as JSON Schema means it: of the number as written, exactly.
+
+    openapi-core reads a body into floats and jsonschema divides them, so 19.99 is "not a
+    multiple of 0.01" (19.99 / 0.01 = 1998.9999999999998). A float's shortest repr is the
+    decimal the sender wrote; schemathesis (jsonschema-rs) reads numbers the same way.
+    """
+    if not validator.is_type(instance, "number"):
+        return
+    if Fraction(str(instance)) % Fraction(str(divisor)) != 0:
+        yield ValidationError(f"{instance!r} is not a multiple of {divisor}")
+
+
+EXACT_VALIDATORS = SchemaValidatorsFactory(
+    jsonschema.validators.extend(OAS31Validator, {"multipleOf": exact_multiple_of}),
+    # openapi-core checks OpenAPI 3.1 formats with its 3.0 checker; so do we.
+    format_checker=OAS30ReadValidator.FORMAT_CHECKER,
+)
+
+
+class ExactRequestValidator(V31RequestValidator):
+    schema_validators_factory = EXACT_VALIDATORS
+
+
+class ExactResponseValidator(V31ResponseValidator):
+    schema_validators_factory = EXACT_VALIDATORS
+
 
 # Strict on purpose: a response may not carry undocumented fields, nor omit documented ones.
 STRICT = OpenApiConfig(
-    additional_properties_default_policy="forbid", response_properties_default_policy="required"
+    additional_properties_default_policy="forbid",
+    response_properties_default_policy="required",
+    request_validator_cls=ExactRequestValidator,
+    response_validator_cls=ExactResponseValidator,
+)
+LENIENT = OpenApiConfig(
+    request_validator_cls=ExactRequestValidator, response_validator_cls=ExactResponseValidator
 )
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # The document describes the API, not itself.
 SELF = ("/openapi.json", "get")
+JSON_BODY = {"Content-Type": "application/json"}
 
 
 def served_document(client) -> dict:
@@ -42,7 +92,7 @@ def served_document(client) -> dict:
 @functools.cache
 def _parsed_spec(document_json: str, strict: bool) -> OpenAPI:
     # Building the validators costs ~0.1 s; the served document is the same in every test.
-    return OpenAPI.from_dict(json.loads(document_json), config=STRICT if strict else None)
+    return OpenAPI.from_dict(json.loads(document_json), config=STRICT if strict else LENIENT)
 
 
 def strict_spec(client) -> OpenAPI:
@@ -262,7 +312,7 @@ def test_response_check_catches_a_response_that_breaks_the_document(client):
         1.1,
         19.99,
         149.95,
-        99999999.99,
+        float(MAX_UNIT_PRICE),
     ],
 )
 def test_document_accepts_the_prices_the_api_accepts(client, price):
@@ -283,14 +333,7 @@ def test_document_example_request_is_valid_under_its_own_schema(client):
     )
 
 
-# The two-decimal rule is stated in words in the document: JSON Schema's multipleOf divides
-# binary floats and would reject valid prices such as 19.99.
-DOCUMENTED_IN_WORDS = {"price-3-decimals"}
-
-
-@pytest.mark.parametrize(
-    ("body", "field"), [p for p in SCHEMA_INVALID_BODIES if p.id not in DOCUMENTED_IN_WORDS]
-)
+@pytest.mark.parametrize(("body", "field"), SCHEMA_INVALID_BODIES)
 def test_document_rejects_the_bodies_the_api_rejects(client, body, field):
     assert client.simulate_post("/orders", json=body).status_code == 400
 
@@ -329,3 +372,185 @@ def test_health_with_the_outbox_component_matches_the_document(make_client, heal
 
     assert result.status_code == 200
     assert result.json["components"]["outbox"]["details"]["backlog"] == 3
+
+
+# --- Schema-valid exactly when accepted -------------------------------------------------
+#
+# jsonschema-rs is the validator schemathesis checks with; it reads numbers exactly (as
+# Decimals here), as JSON Schema means them.
+
+
+def body_schema_validator(document: dict) -> jsonschema_rs.Validator:
+    root = {
+        "$ref": "#/components/schemas/CreateOrderRequest",
+        "components": document["components"],
+    }
+    return jsonschema_rs.validator_for(root, validate_formats=True)
+
+
+def raw_order(quantity: str = "2", unit_price: str = "149.95", customer_id: str = "") -> str:
+    customer_id = customer_id or json.dumps(CUSTOMER_ID)
+    return (
+        f'{{"customerId": {customer_id}, "items": [{{"productId": "{PRODUCT_ID}", '
+        f'"quantity": {quantity}, "unitPrice": {unit_price}}}]}}'
+    )
+
+
+NUMBERS = [
+    "1", "2", "2.0", "1e2", "1E+2", "0.1e1", "100.000", "10000", "10000.0", "10001", "1e4",
+    "0", "-0", "-0.0", "-1", "2.5", "1.000000000000000000000000000001", "0.01", "0.010",
+    "1e-2", "0.001", "0.009", "0.015", "19.99", "149.95", "1.1", "0.29", "999999.99",
+    "999999.990", "999999.991", "1000000", "5e-324", "1e-324", "1e400", "-1e400",
+    "19.990000000000002", "1" * 30, "12345678e-2", "0.1000000000000000055511151231257827",
+    "1e-999999999999", "1E999999999999",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("literal", NUMBERS)
+@pytest.mark.parametrize("field", ["quantity", "unitPrice"])
+def test_a_number_is_accepted_exactly_when_the_document_admits_it(client, field, literal):
+    body = raw_order(**{"quantity" if field == "quantity" else "unit_price": literal})
+    validator = body_schema_validator(served_document(client))
+
+    response = client.simulate_post("/orders", body=body, headers=JSON_BODY)
+
+    assert (response.status_code == 201) == validator.is_valid(loads_exact(body)), response.text
+
+
+UUID_SPELLINGS = [
+    CUSTOMER_ID,
+    CUSTOMER_ID.upper(),
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    CUSTOMER_ID.replace("-", ""),
+    "{" + CUSTOMER_ID + "}",
+    "urn:uuid:" + CUSTOMER_ID,
+    CUSTOMER_ID + "\n",
+    " " + CUSTOMER_ID,
+    CUSTOMER_ID[:-1] + "g",
+    CUSTOMER_ID[:-1],
+    "\u0665" * 8 + CUSTOMER_ID[8:],
+    CUSTOMER_ID[:8] + CUSTOMER_ID[9:13] + "-" + CUSTOMER_ID[13:],
+]
+
+
+@pytest.mark.parametrize("spelling", UUID_SPELLINGS, ids=repr)
+def test_a_uuid_is_accepted_exactly_when_the_document_admits_it(client, spelling):
+    body = raw_order(customer_id=json.dumps(spelling))
+    validator = body_schema_validator(served_document(client))
+
+    response = client.simulate_post("/orders", body=body, headers=JSON_BODY)
+
+    assert (response.status_code == 201) == validator.is_valid(loads_exact(body)), response.text
+
+
+IDEMPOTENCY_KEYS = [
+    "a", "k" * 255, "k" * 256, "", " ", " a", "a ", "a b", "a\tb", "caf\xe9", "a\x7f",
+    "~!@#$%^&*()_+{}|:<>?", "order/2025/17",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", IDEMPOTENCY_KEYS, ids=repr)
+def test_an_idempotency_key_is_accepted_exactly_when_the_document_admits_it(client, key):
+    [parameter] = served_document(client)["paths"]["/orders"]["post"]["parameters"]
+    validator = jsonschema_rs.validator_for(parameter["schema"])
+
+    response = client.simulate_post("/orders", json=order(), headers={"Idempotency-Key": key})
+
+    assert response.status_code in (201, 400)
+    # Blanks around a header value are not part of it (RFC 9110, 5.5): " a" is "a".
+    assert (response.status_code == 201) == validator.is_valid(key.strip(" \t")), response.text
+
+
+def test_the_limits_let_every_admitted_order_be_stored(client):
+    document = served_document(client)
+    schemas = document["components"]["schemas"]
+    item_schema = schemas["OrderItemRequest"]["properties"]
+    largest = (
+        schemas["CreateOrderRequest"]["properties"]["items"]["maxItems"]
+        * item_schema["quantity"]["maximum"]
+        * Decimal(str(item_schema["unitPrice"]["maximum"]))
+    )
+
+    # orders.total is NUMERIC(14,2).
+    assert largest <= Decimal("999999999999.99")
+
+
+# --- Every answer is documented ----------------------------------------------------------
+
+
+def test_a_replayed_order_matches_the_document(client):
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "replay-1"}
+    client.simulate_post("/orders", json=order(), headers=headers)
+
+    result = exchange(client, strict_spec(client), "POST", "/orders", order(), headers)
+
+    assert result.status_code == 201
+    assert result.headers["idempotent-replayed"] == "true"
+
+
+def test_a_reused_idempotency_key_response_matches_the_document(client):
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "reused-1"}
+    client.simulate_post("/orders", json=order(), headers=headers)
+
+    result = exchange(
+        client, strict_spec(client), "POST", "/orders", order(item(quantity=9)), headers
+    )
+
+    assert result.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/orders", order()),
+        ("GET", f"/orders/{CUSTOMER_ID}", None),
+        ("POST", "/chaos/phantom-event", order()),
+    ],
+)
+def test_an_unavailable_database_response_matches_the_document(
+    make_client, database, method, path, body
+):
+    down = DatabaseUnavailable("every database connection stayed busy")
+    client = make_client(
+        {"MARS_PROFILES_ACTIVE": "chaos"}, uow_factory=lambda: FailingUnitOfWork(database, down)
+    )
+
+    result = exchange(client, strict_spec(client), method, path, body)
+
+    assert result.status_code == 503
+    assert "retry-after" in result.headers
+
+
+def test_an_unknown_commit_outcome_response_matches_the_document(make_client, database):
+    lost = CommitOutcomeUnknown("server closed the connection during COMMIT")
+    client = make_client(uow_factory=lambda: FailingUnitOfWork(database, lost, stage="commit"))
+
+    result = exchange(client, strict_spec(client), "POST", "/orders", order())
+
+    assert result.status_code == 503
+    assert UUID(result.json["orderId"])
+
+
+def test_a_method_a_path_does_not_take_answers_the_documented_405(client):
+    document = served_document(client)
+    response_doc = document["components"]["responses"]["MethodNotAllowed"]
+    schema = {**response_doc["content"]["application/json"]["schema"], **document}
+
+    response = client.simulate_request("PATCH", "/orders", json=order())
+
+    assert response.status_code == 405
+    assert jsonschema_rs.validator_for(schema).is_valid(response.json)
+    assert "POST" in [method.strip() for method in response.headers["allow"].split(",")]
+
+
+def test_the_created_order_links_to_get_order(client):
+    document = served_document(client)
+    created = document["paths"]["/orders"]["post"]["responses"]["201"]
+    get_order = document["paths"]["/orders/{orderId}"]["get"]
+
+    link = created["links"]["GetOrder"]
+
+    assert link["operationId"] == get_order["operationId"]
+    assert link["parameters"] == {"orderId": "$response.body#/orderId"}
+    assert [p["name"] for p in get_order["parameters"]] == ["orderId"]

@@ -9,13 +9,17 @@ import falcon
 
 from service.adapters.event_json import iso_instant, json_number
 from service.api.hooks import require_json_body
-from service.api.validation import create_order_command
+from service.api.schemas import is_uuid_text
+from service.api.validation import create_order_command, idempotency_key
 from service.domain.errors import OrderNotFound
 from service.domain.model import Order
 from service.domain.ports import UnitOfWork
 from service.domain.use_cases import GetOrder, PlaceOrder
 
 UowFactory = Callable[[], UnitOfWork]
+
+# Set on a 201 that answers a repeated Idempotency-Key: nothing new was written or published.
+IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
 
 
 class OrderCollection:
@@ -33,11 +37,15 @@ class OrderCollection:
         """Create an order: 201 with its id, even when its event could not be published.
 
         In outbox mode the event is stored with the order and published later by the relay.
+        A repeat of an ``Idempotency-Key`` with the same order answers the first order again,
+        marked ``Idempotent-Replayed: true``.
         """
-        command = create_order_command(req)
+        command = create_order_command(req, idempotency_key=idempotency_key(req))
         result = self._create_order(command, self._uow_factory())
         resp.status = falcon.HTTP_201
         resp.location = f"/orders/{result.order_id}"
+        if result.replayed:
+            resp.set_header(IDEMPOTENT_REPLAYED, "true")
         resp.media = {"orderId": str(result.order_id)}
 
 
@@ -50,10 +58,10 @@ class OrderItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         """Return the order, or 404 for an unknown or malformed id."""
-        try:
-            parsed = UUID(order_id)
-        except ValueError:
-            raise OrderNotFound(f"{order_id!r} (not a UUID)") from None
+        # The one UUID spelling the API takes in bodies, so no id is found by one road only.
+        if not is_uuid_text(order_id):
+            raise OrderNotFound(f"{order_id[:64]!r} (not a UUID)")
+        parsed = UUID(order_id)
         resp.media = order_json(self._get_order(parsed, self._uow_factory()))
 
 
