@@ -61,7 +61,8 @@ def consumer_settings(bootstrap_servers: str, group_id: str) -> dict:
         "group.id": group_id,
         "client.id": "order-service-cancellations",
         # Offsets are committed after each handled (or skipped) message, so a restart
-        # resumes where it stopped and a crash replays at most the message in hand.
+        # resumes where it stopped and a crash replays at most the messages since the
+        # last commit that went through (each eventId is handled once: harmless).
         "enable.auto.commit": False,
         # A new group starts at the beginning: a cancellation sent before the service
         # first joined is not missed; replays are harmless (each eventId is handled once).
@@ -164,6 +165,8 @@ class ConsumerStatus:
     client_error: str | None
     # Messages behind the end, per partition, as last read by the consumer thread.
     lag: Mapping[int, int] = field(default_factory=dict)
+    # Polls answered by the client: it moves while the thread is not stuck.
+    polls: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -207,6 +210,7 @@ class OrderCancelledProcessor:
             ("processed", "duplicates", "skipped", "retried", "commit_failures", "pruned"), 0
         )
         self._client_restarts = 0
+        self._polls = 0
         self._client_error: str | None = None
         self._last_error: str | None = None
         self._last_error_at: datetime | None = None
@@ -331,9 +335,9 @@ class OrderCancelledProcessor:
 
     def on_client_working(self) -> None:
         """Note that the client answered a poll."""
-        if self._client_error is not None:
-            with self._lock:
-                self._client_error = None
+        with self._lock:
+            self._polls += 1
+            self._client_error = None
 
     def on_pruned(self, rows: int) -> None:
         """Count the ``processed_events`` rows a prune deleted."""
@@ -368,6 +372,7 @@ class OrderCancelledProcessor:
                 retrying=retrying,
                 client_error=self._client_error,
                 lag=dict(self._lag),
+                polls=self._polls,
             )
 
 
@@ -472,6 +477,10 @@ class OrderCancelledConsumer:
                 f"got {retry_initial:g} and {retry_max:g}"
             )
         self._settings = consumer_settings(bootstrap_servers, group_id)
+        # Commits are asynchronous: a synchronous one waits, without a bound, for a group
+        # coordinator that may never come back (seen: over 40 s with the broker cut off).
+        # Their outcome comes back here, from poll(), in the consumer's thread.
+        self._settings["on_commit"] = self._committed
         self._topic = topic
         self._processor = OrderCancelledProcessor(handle, Backoff(retry_initial, retry_max), clock)
         self._client_pause = Backoff(CLIENT_PAUSE_INITIAL, CLIENT_PAUSE_MAX)
@@ -562,9 +571,21 @@ class OrderCancelledConsumer:
             consumer.seek(TopicPartition(position.topic, position.partition, position.offset))
             self._stopping.wait(delay)
 
+    def _committed(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        failed = [tp for tp in partitions if tp.error is not None]
+        if error is None and not failed:
+            return
+        where = failed[0] if failed else (partitions[0] if partitions else None)
+        position = (
+            Position(where.topic, where.partition, where.offset)
+            if where is not None
+            else Position(self._topic, -1, -1)
+        )
+        self._processor.on_commit_failed(position, KafkaException(error or where.error))
+
     def _commit(self, consumer: Consumer, message: Message, position: Position) -> None:
         try:
-            consumer.commit(message=message, asynchronous=False)
+            consumer.commit(message=message, asynchronous=True)
         except KafkaException as ex:
             # Safe to go on: a cancellation and its eventId were committed together (the
             # eventId in processed_events), so a redelivery of this message (after a

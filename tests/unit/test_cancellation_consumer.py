@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 import psycopg2
 import pytest
+from confluent_kafka import KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
@@ -277,6 +278,20 @@ def test_a_failed_commit_is_counted_and_leaves_the_consumer_up(caplog):
     assert status.healthy
     assert "commit failed" in status.last_error
     assert any("processed_events" in r.getMessage() for r in caplog.records)
+
+
+def test_an_asynchronous_commit_reported_failed_is_counted():
+    consumer = OrderCancelledConsumer("127.0.0.1:1", "group", lambda event: None)
+
+    consumer._committed(
+        KafkaError(KafkaError._WAIT_COORD), [TopicPartition("order.cancelled", 2, 41)]
+    )
+    consumer._committed(None, [TopicPartition("order.cancelled", 0, 8)])
+
+    status = consumer.status()
+    assert status.commit_failures == 1
+    assert "commit failed" in status.last_error
+    assert "_WAIT_COORD" in status.last_error
 
 
 # --- health ------------------------------------------------------------------------------
