@@ -11,11 +11,8 @@ import psycopg2
 from confluent_kafka import KafkaException
 from prometheus_client import CollectorRegistry
 
-from service.adapters.cancellation_consumer import (
-    ConsumerHealthProbe,
-    OrderCancelledConsumer,
-    ProcessedEventsPruner,
-)
+from service.adapters.cancellation_consumer import OrderCancelledConsumer
+from service.adapters.consumer_health import ConsumerHealthProbe
 from service.adapters.kafka import (
     ORDER_CANCELLED,
     ORDER_CREATED,
@@ -48,7 +45,7 @@ from service.adapters.prometheus import (
 from service.app import Adapters, utc_now
 from service.config import Config
 from service.domain.retry import RetryDelay
-from service.domain.use_cases import CancelOrder, RelayOutbox
+from service.domain.use_cases import CancelOrder, ProcessedEventsPruner, RelayOutbox
 from service.health import HealthCheck, Probe
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.adapters.cancellation_consumer import ConsumerStatus
+from service.adapters.cancellation_processing import ConsumerStatus
 from service.adapters.outbox import RelayObserver, RelayStatus, pending_age
 from service.adapters.postgres import OutboxBacklog
 from service.domain.use_cases import Clock

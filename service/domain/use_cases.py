@@ -308,3 +308,39 @@ class RelayOutbox:
                 )
             uow.commit()
         return RelayPass(len(batch), published, failed, error, confirmed_at)
+
+
+class ProcessedEventsPruner:
+    """Deletes ``processed_events`` rows older than the retention, in bounded batches.
+
+    Each batch is a transaction of its own, so no run holds many row locks or a long
+    transaction; a run stops after ``max_batches`` and says whether rows are left.
+    """
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        retention: timedelta,
+        *,
+        batch_size: int = 1000,
+        max_batches: int = 20,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self.retention = retention
+        self._batch_size = batch_size
+        self._max_batches = max_batches
+
+    def prune(self) -> tuple[int, bool]:
+        """Delete old rows; return how many, and whether none older than the retention is left."""
+        older_than = self._clock() - self.retention
+        total = 0
+        for _ in range(self._max_batches):
+            with self._uow_factory() as uow:
+                deleted = uow.processed_events.prune(older_than, self._batch_size)
+                uow.commit()
+            total += deleted
+            if deleted < self._batch_size:
+                return total, True
+        return total, False

@@ -21,16 +21,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
 from embedded_stack import BrokerProcess, TcpProxy
-from service.adapters.cancellation_consumer import (
-    ConsumerHealthProbe,
-    OrderCancelledConsumer,
-    ProcessedEventsPruner,
-)
+from service.adapters.cancellation_consumer import OrderCancelledConsumer
+from service.adapters.consumer_health import ConsumerHealthProbe
 from service.adapters.kafka import ORDER_CANCELLED, TopicSpec, ensure_topics
 from service.adapters.prometheus import OrderCancelledCollector
 from service.app import utc_now
 from service.domain.errors import DatabaseUnavailable
-from service.domain.use_cases import CancelOrder
+from service.domain.use_cases import CancelOrder, ProcessedEventsPruner
 from service.health import HealthCheck
 from tests.integration.helpers import order_body, query_one, wait_for
 from tests.integration.outbox_support import metric

@@ -18,28 +18,25 @@ from confluent_kafka import KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
-from service.adapters.cancellation_consumer import (
-    RETRY_MAX_LIMIT,
-    ConsumerDown,
-    ConsumerHealthProbe,
-    OrderCancelledConsumer,
+from service.adapters.cancellation_consumer import RETRY_MAX_LIMIT, OrderCancelledConsumer
+from service.adapters.cancellation_processing import (
     OrderCancelledProcessor,
     Outcome,
     Position,
-    ProcessedEventsPruner,
     decide,
 )
+from service.adapters.consumer_health import ConsumerDown, ConsumerHealthProbe
 from service.adapters.outbox import Backoff
 from service.adapters.prometheus import OrderCancelledCollector
 from service.config import load_config
 from service.domain.errors import DatabaseUnavailable
 from service.domain.model import Order, OrderItem, OrderStatus
-from service.domain.use_cases import CancelOrder
+from service.domain.use_cases import CancelOrder, ProcessedEventsPruner
 
 from .conftest import NOW, fixed_clock
 from .fakes import FakeDatabase, FakeUnitOfWork
 
-LOGGER = "service.adapters.cancellation_consumer"
+LOGGER = "service.adapters.cancellation_processing"
 RETRY_INITIAL = 0.5
 RETRY_MAX = 4.0
 
