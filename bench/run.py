@@ -550,6 +550,9 @@ def start_service(options: argparse.Namespace, log_path: Path) -> subprocess.Pop
         "MARS_HTTP_PORT": str(HTTP_PORT),
         "MARS_PROFILES_ACTIVE": ",".join(sorted(profiles_of(options))),
         "MARS_HTTP_THREADS": str(options.http_threads),
+        # Every request thread, the consumer and the relay hold a connection at once: the
+        # service refuses to start with fewer.
+        "MARS_DB_POOL_SIZE": str(max(10, options.http_threads + 2)),
     }
     return spawn(shlex.split(options.service_command), env=env, output=log_path, cwd=REPO_ROOT)
 

@@ -16,6 +16,7 @@ from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import Config, load_config
 from tests.integration.dedicated_postgres import DedicatedPostgres
+from tests.integration.helpers import autocommit_connection
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -81,12 +82,8 @@ def created_events(config: Config) -> TopicReader:
 @pytest.fixture
 def db(config: Config) -> Iterator[psycopg2.extensions.connection]:
     """A connection of the test's own, in autocommit mode."""
-    conn = psycopg2.connect(config.database_url)
-    conn.autocommit = True
-    try:
+    with autocommit_connection(config.database_url) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
+import psycopg2
 import psycopg2.extensions
+
+from service.adapters.postgres_connections import ConnectionPool
 
 T = TypeVar("T")
 
@@ -20,6 +24,27 @@ def order_body(quantity: int = 2, unit_price: float = 149.95) -> dict:
         "customerId": CUSTOMER,
         "items": [{"productId": str(uuid.uuid4()), "quantity": quantity, "unitPrice": unit_price}],
     }
+
+
+@contextmanager
+def autocommit_connection(database_url: str) -> Iterator[psycopg2.extensions.connection]:
+    """Open a connection of the test's own, in autocommit mode; close it afterwards."""
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def connection_pool(database_url: str, size: int = 4) -> Iterator[ConnectionPool]:
+    """A pool of the service's own kind on ``database_url``; closed afterwards."""
+    pool = ConnectionPool(database_url, size)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def query_one(conn: psycopg2.extensions.connection, sql: str, *params: object) -> tuple:

@@ -30,7 +30,12 @@ from service.domain.use_cases import (
     CreateOrderViaOutbox,
     ItemLine,
 )
-from tests.integration.helpers import query_one, wait_for
+from tests.integration.helpers import (
+    autocommit_connection,
+    connection_pool,
+    query_one,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -48,11 +53,8 @@ def database(dedicated_postgres, stack) -> str:
 
 @pytest.fixture
 def pool(database) -> Iterator[ConnectionPool]:
-    pool = ConnectionPool(database, 4)
-    try:
+    with connection_pool(database) as pool:
         yield pool
-    finally:
-        pool.close()
 
 
 @pytest.fixture
@@ -66,12 +68,8 @@ def publisher(stack) -> Iterator[KafkaOrderEventPublisher]:
 
 @pytest.fixture
 def db(database) -> Iterator[psycopg2.extensions.connection]:
-    conn = psycopg2.connect(database)
-    conn.autocommit = True
-    try:
+    with autocommit_connection(database) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 def a_command(key: str | None, quantity: int = 2) -> CreateOrderCommand:

@@ -27,6 +27,7 @@ from service.domain.use_cases import (
     ItemLine,
     RelayOutbox,
 )
+from tests.integration.helpers import connection_pool
 from tests.integration.outbox_support import private_database, scalar
 from tests.unit.fakes import FakeMessagePublisher
 
@@ -57,11 +58,8 @@ def database(stack) -> Iterator[str]:
 
 @pytest.fixture
 def pool(database) -> Iterator[ConnectionPool]:
-    pool = ConnectionPool(database, 4)
-    try:
+    with connection_pool(database) as pool:
         yield pool
-    finally:
-        pool.close()
 
 
 def a_command() -> CreateOrderCommand:

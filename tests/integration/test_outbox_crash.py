@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,6 +25,7 @@ from evidence.topic_reader import TopicReader
 from tests.integration.helpers import order_body, wait_for
 from tests.integration.outbox_support import events_by_order, metric, private_database, scalar
 from tests.integration.ports import free_port
+from tests.integration.service_process import launch
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bounds, each far above what was measured here (start ~1 s; ~6 s with the broker
@@ -50,16 +49,7 @@ class Stage:
 
     def launch(self, name: str) -> subprocess.Popen:
         """Start ``python -m service``, its output in a file (a pipe could fill and block it)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MARS_")}
-        env.update(self.env)
-        with open(self.logs / f"{name}.log", "wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "service"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return launch(self.env, self.logs / f"{name}.log")
 
     def wait_answering(self, process: subprocess.Popen, name: str) -> None:
         """Wait until the service answers HTTP (health may be 503 while the broker is away)."""

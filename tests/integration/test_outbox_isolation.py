@@ -21,7 +21,7 @@ from service.adapters.postgres_connections import ConnectionPool, DatabaseBounds
 from service.app import create_app
 from service.bootstrap import Runtime, prepare_database, start_runtime
 from service.config import Config, load_config
-from tests.integration.helpers import order_body, query_one, wait_for
+from tests.integration.helpers import autocommit_connection, order_body, query_one, wait_for
 
 STUCK_AFTER = 3
 
@@ -44,12 +44,8 @@ def outbox_config(stack, dedicated_postgres) -> Config:
 @pytest.fixture
 def db(outbox_config: Config) -> Iterator[psycopg2.extensions.connection]:
     prepare_database(outbox_config)
-    conn = psycopg2.connect(outbox_config.database_url)
-    conn.autocommit = True
-    try:
+    with autocommit_connection(outbox_config.database_url) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 @pytest.fixture
