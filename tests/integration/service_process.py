@@ -66,7 +66,7 @@ def is_up(url: str) -> bool:
     """Tell whether the service at ``url`` reports UP."""
     try:
         return requests.get(f"{url}/actuator/health", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or slow while it starts
         return False
 
 

@@ -59,7 +59,8 @@ class Stage:
                 return True
             try:
                 return requests.get(f"{self.url}/actuator/health", timeout=3).status_code > 0
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Not listening yet, or slow to answer while it starts: ask again.
                 return False
 
         wait_for(answers, START_TIMEOUT, f"the {name} service's start", 0.2)
