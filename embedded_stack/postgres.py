@@ -31,6 +31,7 @@ from embedded_stack.processes import (
     stop_process,
 )
 from embedded_stack.settings import PostgresAddress
+from service.log_text import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def probe_postgres(address: PostgresAddress, timeout: float = 2.0) -> ProbeResul
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except psycopg2.Error as ex:
-        return ProbeResult(answers=False, detail=_first_line(ex))
+        return ProbeResult(answers=False, detail=first_line(ex))
     return ProbeResult(answers=True, detail="SELECT 1 works")
 
 
@@ -525,11 +526,6 @@ def _password_file(password: str, user: ServerUser | None) -> Any:
         yield path
     finally:
         path.unlink(missing_ok=True)
-
-
-def _first_line(ex: BaseException) -> str:
-    text = str(ex).strip()
-    return text.splitlines()[0] if text else type(ex).__name__
 
 
 def _log_tail(log_path: Path, lines: int = 8) -> str:

@@ -47,6 +47,7 @@ from service.config import Config
 from service.domain.retry import RetryDelay
 from service.domain.use_cases import CancelOrder, ProcessedEventsPruner, RelayOutbox
 from service.health import HealthCheck, Probe
+from service.log_text import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def prepare_database(config: Config) -> None:
     except psycopg2.Error as ex:
         raise StartupError(
             f"PostgreSQL is not reachable at {config.masked_database_url}: "
-            f"{str(ex).strip().splitlines()[0]}. Start it (docker compose up -d, or "
+            f"{first_line(ex)}. Start it (docker compose up -d, or "
             "python -m embedded_stack up) or set MARS_DATABASE_URL."
         ) from None
     try:

@@ -5,6 +5,12 @@ from __future__ import annotations
 _LIMIT = 200
 
 
+def first_line(ex: BaseException) -> str:
+    """Return the first line of an error's message (libpq's span several), or its type."""
+    text = str(ex).strip()
+    return text.splitlines()[0] if text else type(ex).__name__
+
+
 def printable(text: object, limit: int = _LIMIT) -> str:
     """Return ``text`` quoted as a Python string literal, shortened to ``limit`` characters.
 

@@ -23,7 +23,7 @@ from service.adapters.outbox import Backoff
 from service.domain.errors import DatabaseUnavailable, DuplicateEvent, OrderNotFound
 from service.domain.events import OrderCancelled
 from service.domain.use_cases import Clock
-from service.log_text import printable
+from service.log_text import first_line, printable
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +129,9 @@ class ConsumerStatus:
 
 def describe_error(error: BaseException) -> str:
     """Return the error's type and first line, short enough for health details."""
-    lines = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    return text[:300]
+    kind = type(error).__name__
+    message = first_line(error)
+    return (kind if message == kind else f"{kind}: {message}")[:300]
 
 
 @dataclass

@@ -11,6 +11,8 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 
+from service.log_text import first_line
+
 logger = logging.getLogger(__name__)
 
 # Any fixed number works; it only has to be the same for every instance of the service.
@@ -85,10 +87,9 @@ def apply_migrations(
             try:
                 cursor.execute(migration.sql)
             except psycopg2.Error as ex:
-                text = str(ex).strip().splitlines()
                 raise MigrationFailed(
                     f"migration V{migration.version:03d}__{migration.name} failed: "
-                    f"{text[0] if text else type(ex).__name__}; nothing of it was applied"
+                    f"{first_line(ex)}; nothing of it was applied"
                 ) from None
             cursor.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",

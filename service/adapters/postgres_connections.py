@@ -38,6 +38,7 @@ import psycopg2.extensions
 import psycopg2.pool
 
 from service.domain.errors import CommitOutcomeUnknown, DatabaseUnavailable
+from service.log_text import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +87,6 @@ def connection_options(bounds: DatabaseBounds | None = None) -> dict[str, object
         ),
         "application_name": "order-service",
     }
-
-
-def first_line(ex: BaseException) -> str:
-    """Return the first line of an error's message (libpq's messages span several)."""
-    text = str(ex).strip()
-    return text.splitlines()[0] if text else type(ex).__name__
 
 
 class Watchdog:
@@ -277,7 +272,10 @@ class Transaction:
 
     def execute(self, query: str, params: Sequence[Any] | dict[str, Any] | None) -> Any:
         """Run one statement and return its psycopg2 cursor, results unread."""
-        for attempt in (1, 2):
+        # Nothing of this transaction happened yet before its first statement: that one
+        # may run again on a new connection when its connection turns out dead.
+        may_retry = self._statements == 0
+        while True:
             cursor = self.connection.cursor()
             try:
                 with self._pool.watchdog.bound(self.connection, self._pool.bounds.call) as call:
@@ -286,8 +284,8 @@ class Transaction:
                 with suppress(psycopg2.Error):
                     cursor.close()
                 lost = bool(self.connection.closed)
-                if lost and self._statements == 0 and attempt == 1 and not call.timed_out:
-                    # Nothing of this transaction happened yet: retry it on a new connection.
+                if lost and may_retry and not call.timed_out:
+                    may_retry = False
                     logger.info("replaced a dead database connection: %s", first_line(ex))
                     self.connection = self._pool._replace(self.connection)
                     continue
@@ -295,7 +293,6 @@ class Transaction:
                 raise DatabaseUnavailable(self._describe(ex, call.timed_out)) from ex
             self._statements += 1
             return cursor
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def commit(self) -> None:
         """Commit; a connection lost while COMMIT is in flight leaves the outcome unknown."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,6 +46,17 @@ def connection_pool(database_url: str, size: int = 4) -> Iterator[ConnectionPool
         yield pool
     finally:
         pool.close()
+
+
+def concurrently(call: Callable[[], T], times: int) -> list[T]:
+    """Run ``call`` from ``times`` threads at once; return what each returned."""
+    results: list[T] = []
+    threads = [threading.Thread(target=lambda: results.append(call())) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
 
 
 def query_one(conn: psycopg2.extensions.connection, sql: str, *params: object) -> tuple:

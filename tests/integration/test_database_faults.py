@@ -22,7 +22,7 @@ from confluent_kafka import Producer
 
 from evidence.topic_reader import TopicReader
 from tests.integration.dedicated_postgres import DedicatedPostgres
-from tests.integration.helpers import order_body, wait_for
+from tests.integration.helpers import concurrently, order_body, wait_for
 from tests.integration.service_process import ServiceProcess, running_service
 
 STATEMENT_TIMEOUT_MS = 5000
@@ -96,16 +96,6 @@ class Traffic:
         while not self._stop.is_set():
             self.answers.append(post_order(self.url, timeout=15))
             self._stop.wait(0.02)
-
-
-def concurrently(call, times: int) -> list:
-    results: list = []
-    threads = [threading.Thread(target=lambda: results.append(call())) for _ in range(times)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def rows_of(database_url: str, order_ids: list[str]) -> dict[str, str]:

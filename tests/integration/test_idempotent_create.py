@@ -32,6 +32,7 @@ from service.domain.use_cases import (
 )
 from tests.integration.helpers import (
     autocommit_connection,
+    concurrently,
     connection_pool,
     query_one,
     wait_for,
@@ -127,17 +128,7 @@ def test_the_same_key_with_another_order_is_refused_and_writes_nothing(pool, pub
 def test_concurrent_requests_with_one_key_place_one_order(pool, publisher, db):
     create = CreateOrder(publisher, utc_now)
     key = f"race-{uuid.uuid4()}"
-    results = []
-    threads = [
-        threading.Thread(
-            target=lambda: results.append(create(a_command(key), PostgresUnitOfWork(pool)))
-        )
-        for _ in range(4)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = concurrently(lambda: create(a_command(key), PostgresUnitOfWork(pool)), 4)
 
     assert len({r.order_id for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1

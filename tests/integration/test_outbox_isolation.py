@@ -154,8 +154,7 @@ def test_a_frozen_relay_releases_its_claim_after_the_idle_in_transaction_timeout
 
 
 def test_the_service_sets_the_server_side_bounds_on_its_connections(outbox_config, runtime):
-    with PostgresUnitOfWork(runtime.pool) as uow:
-        cursor = uow._transaction.cursor()
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('statement_timeout'), "
             "current_setting('idle_in_transaction_session_timeout')"
