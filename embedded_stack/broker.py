@@ -14,10 +14,10 @@ from confluent_kafka.admin import AdminClient
 
 from embedded_stack.errors import PortInUseError, StackError, StartupError
 from embedded_stack.net import ProbeResult, describe_port_holder, port_accepts
+from embedded_stack.polling import poll_until
 from embedded_stack.processes import (
     ProcessRecord,
     StartStopContext,
-    poll_until,
     spawn,
     stop_process,
 )

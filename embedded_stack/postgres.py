@@ -22,11 +22,11 @@ from psycopg2 import sql
 
 from embedded_stack.errors import StackError, StartupError
 from embedded_stack.net import ProbeResult
+from embedded_stack.polling import poll_until
 from embedded_stack.processes import (
     ProcessRecord,
     ServerUser,
     current_user_is_root,
-    poll_until,
     spawn,
     stop_process,
 )

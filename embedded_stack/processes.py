@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,8 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 import psutil
+
+from embedded_stack.polling import poll_until
 
 logger = logging.getLogger(__name__)
 
@@ -114,27 +115,6 @@ class ProcessRecord:
         except psutil.Error:
             return False
         return True
-
-
-def poll_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.02) -> bool:
-    """Poll ``condition`` until it holds or the deadline passes.
-
-    Args:
-        condition: Checked at once, then every ``interval`` seconds.
-        timeout: Seconds until the deadline.
-        interval: Seconds between checks.
-
-    Returns:
-        True if the condition held before the deadline.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(interval, remaining))
 
 
 def spawn(

@@ -20,10 +20,10 @@ from typing import Any
 
 from embedded_stack.errors import StartupError
 from embedded_stack.net import port_accepts
+from embedded_stack.polling import poll_until
 from embedded_stack.processes import (
     ProcessRecord,
     StartStopContext,
-    poll_until,
     spawn,
     stop_process,
 )
