@@ -9,12 +9,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from embedded_stack.errors import StackError
+from service.config import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP_SERVERS
 
 # The service's one masking function (every libpq form), so both show an address alike.
 from service.conninfo import mask_password as redact
 
-DEFAULT_DATABASE_URL = "postgresql://mars:mars@localhost:5432/orders_db"
-DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "localhost:9092"
 DEFAULT_POSTGRES_PORT = 5432
 DEFAULT_KAFKA_PORT = 9092
 

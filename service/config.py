@@ -14,6 +14,10 @@ CHAOS = "chaos"
 OUTBOX = "outbox"
 KNOWN_PROFILES = frozenset({CHAOS, OUTBOX})
 
+# The addresses of docker-compose.yml and the embedded stack: the one place they are written.
+DEFAULT_DATABASE_URL = "postgresql://mars:mars@localhost:5432/orders_db"
+DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "localhost:9092"
+
 
 class Config(BaseModel):
     """Every setting of the service; defaults match ``docker-compose.yml``.
@@ -23,8 +27,8 @@ class Config(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    database_url: str = "postgresql://mars:mars@localhost:5432/orders_db"
-    kafka_bootstrap_servers: str = "localhost:9092"
+    database_url: str = DEFAULT_DATABASE_URL
+    kafka_bootstrap_servers: str = DEFAULT_KAFKA_BOOTSTRAP_SERVERS
     # A comma list: "chaos,outbox".
     profiles_active: frozenset[str] = frozenset()
     http_host: str = "127.0.0.1"

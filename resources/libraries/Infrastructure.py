@@ -9,6 +9,7 @@ from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 
 from embedded_stack import EmbeddedStack, StackReport, StackSettings
+from service.config import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP_SERVERS
 
 
 @library(scope="GLOBAL", version="1.0")
@@ -34,8 +35,8 @@ class Infrastructure:
 
     def __init__(
         self,
-        database_url: str = "postgresql://mars:mars@localhost:5432/orders_db",
-        kafka_bootstrap_servers: str = "localhost:9092",
+        database_url: str = DEFAULT_DATABASE_URL,
+        kafka_bootstrap_servers: str = DEFAULT_KAFKA_BOOTSTRAP_SERVERS,
         state_dir: str | None = None,
     ) -> None:
         """Configure the library (the import arguments).
