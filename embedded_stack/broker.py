@@ -225,15 +225,6 @@ class BrokerProcess(StartStopContext):
             return
         stop_broker(self.record, popen=self._popen)
 
-    def restart(self, timeout: float = START_TIMEOUT) -> None:
-        """Kill the broker and start a new, empty one on the same port.
-
-        Args:
-            timeout: Seconds the new broker may take to listen.
-        """
-        self.kill()
-        self.start(timeout)
-
     def _signal(self, signum: int) -> None:
         if self.record is None or not self.record.send_signal(signum):
             raise RuntimeError(f"the broker on {self.listen_address} is not running")

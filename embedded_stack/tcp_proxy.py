@@ -1,4 +1,4 @@
-"""A TCP proxy that can be cut and restored, in this process or in a separate one.
+"""A TCP proxy, run in this process, that can be cut and restored.
 
 Put it in front of a broker that advertises the proxy's address: every client then goes
 through the proxy, and :meth:`TcpProxy.cut` makes the broker truly unreachable (new
@@ -9,24 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
-from embedded_stack.errors import StartupError
-from embedded_stack.net import port_accepts
-from embedded_stack.polling import poll_until
-from embedded_stack.processes import (
-    ProcessRecord,
-    StartStopContext,
-    spawn,
-    stop_process,
-)
+from embedded_stack.processes import StartStopContext
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +68,6 @@ class TcpProxy(StartStopContext):
     def listen_address(self) -> str:
         """Return ``host:port`` clients connect to."""
         return f"{self.listen_host}:{self.listen_port}"
-
-    @property
-    def is_listening(self) -> bool:
-        """Tell whether the proxy accepts connections (started and not cut)."""
-        return self._server is not None
-
-    @property
-    def connection_count(self) -> int:
-        """Return how many client connections are open through the proxy."""
-        return len(self._tasks)
 
     def start(self) -> TcpProxy:
         """Start the background loop and listen.
@@ -223,149 +200,3 @@ async def _pump(
         # One side reset: end the other direction too.
         for transport in transports:
             transport.abort()
-
-
-class ProxyProcess(StartStopContext):
-    """Run ``python -m embedded_stack.proxy`` as a separate process and control it.
-
-    The process obeys signals: SIGUSR1 cuts, SIGUSR2 restores, SIGTERM (or SIGINT) stops.
-    This class sends them to the recorded PID and waits until the port reflects them.
-    """
-
-    def __init__(
-        self,
-        listen_port: int,
-        target_host: str,
-        target_port: int,
-        *,
-        listen_host: str = "127.0.0.1",
-        log_path: Path | None = None,
-        detach: bool = False,
-    ) -> None:
-        """Describe the proxy process; nothing runs until :meth:`start`.
-
-        Args:
-            listen_port: The port to listen on.
-            target_host: Where to forward to.
-            target_port: Where to forward to.
-            listen_host: The IP to listen on (loopback).
-            log_path: File for the process's log; None discards it.
-            detach: True lets the process outlive this one.
-        """
-        self.listen_host = listen_host
-        self.listen_port = listen_port
-        self.target_host = target_host
-        self.target_port = target_port
-        self._log_path = log_path
-        self._detach = detach
-        self._popen: subprocess.Popen[bytes] | None = None
-        self.record: ProcessRecord | None = None
-
-    @property
-    def listen_address(self) -> str:
-        """Return ``host:port`` clients connect to."""
-        return f"{self.listen_host}:{self.listen_port}"
-
-    def start(self, timeout: float = 10.0) -> ProxyProcess:
-        """Start the process and wait until it accepts connections.
-
-        Args:
-            timeout: Seconds it may take.
-
-        Returns:
-            This object, started.
-
-        Raises:
-            StartupError: The process exited or did not listen in time.
-        """
-        argv = [
-            sys.executable, "-m", "embedded_stack.proxy",
-            "--listen", self.listen_address,
-            "--target", f"{self.target_host}:{self.target_port}",
-        ]  # fmt: skip
-        package_parent = str(Path(__file__).resolve().parent.parent)
-        python_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-        self._popen = spawn(
-            argv,
-            log_path=self._log_path,
-            detach=self._detach,
-            death_signal=signal.SIGKILL,
-            env={**os.environ, "PYTHONPATH": python_path},
-        )
-        self.record = ProcessRecord.of(self._popen.pid)
-        popen = self._popen
-        if not poll_until(lambda: popen.poll() is not None or self._accepts(), timeout=timeout):
-            self.stop()
-            raise StartupError(f"the proxy did not listen on {self.listen_address} in {timeout} s")
-        if popen.poll() is not None:
-            raise StartupError(
-                f"the proxy on {self.listen_address} exited with code {popen.returncode} "
-                f"(log: {self._log_path or 'discarded'})"
-            )
-        return self
-
-    def cut(self, timeout: float = 5.0) -> None:
-        """Send SIGUSR1 and wait until connections are refused.
-
-        Args:
-            timeout: Seconds to wait.
-        """
-        self._signal_and_wait(signal.SIGUSR1, lambda: not self._accepts(), timeout, "cut")
-
-    def restore(self, timeout: float = 5.0) -> None:
-        """Send SIGUSR2 and wait until connections are accepted again.
-
-        Args:
-            timeout: Seconds to wait.
-        """
-        self._signal_and_wait(signal.SIGUSR2, self._accepts, timeout, "restore")
-
-    def stop(self) -> None:
-        """Send SIGTERM, then SIGKILL if the process is still there after 2 s."""
-        if self.record is not None:
-            stop_process(self.record, first_signal=signal.SIGTERM, grace=2.0, popen=self._popen)
-
-    def _accepts(self) -> bool:
-        return port_accepts(self.listen_host, self.listen_port, 0.2)
-
-    def _signal_and_wait(self, signum: int, reached: Any, timeout: float, action: str) -> None:
-        if self.record is None or not self.record.send_signal(signum):
-            raise RuntimeError(f"the proxy process on {self.listen_address} is not running")
-        if not poll_until(reached, timeout=timeout):
-            raise RuntimeError(
-                f"the proxy on {self.listen_address} did not {action} within {timeout} s"
-            )
-
-
-def run_until_stopped(proxy: TcpProxy) -> None:
-    """Run ``proxy`` in this process, obeying SIGUSR1 (cut), SIGUSR2 (restore), SIGTERM (stop).
-
-    Args:
-        proxy: A proxy that has not been started.
-    """
-    control = {signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-    # Blocked before the loop thread starts, so the thread inherits the mask and every
-    # control signal waits for sigwait() here instead of interrupting the loop.
-    signal.pthread_sigmask(signal.SIG_BLOCK, control)
-    proxy.start()
-    try:
-        while True:
-            received = signal.sigwait(control)
-            if received == signal.SIGUSR1:
-                proxy.cut()
-            elif received == signal.SIGUSR2:
-                try:
-                    proxy.restore()
-                except OSError as ex:
-                    logger.error(
-                        "TCP proxy cannot listen on %s again: %s", proxy.listen_address, ex
-                    )
-            else:
-                logger.info(
-                    "TCP proxy on %s stops (%s)",
-                    proxy.listen_address,
-                    signal.Signals(received).name,
-                )
-                return
-    finally:
-        proxy.stop()

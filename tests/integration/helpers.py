@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ from typing import TypeVar
 import psycopg2
 import psycopg2.extensions
 
+from embedded_stack.polling import wait_until
 from service.adapters.postgres_connections import ConnectionPool
 
 T = TypeVar("T")
@@ -67,12 +67,8 @@ def query_one(conn: psycopg2.extensions.connection, sql: str, *params: object) -
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, pause: float = 0.1) -> T:
-    """Poll ``check`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(pause)
+    """Poll ``check`` until it returns something truthy, or fail after ``timeout`` seconds.
+
+    The tests' positional shorthand for ``embedded_stack.polling.wait_until``.
+    """
+    return wait_until(check, timeout=timeout, what=what, interval=pause)

@@ -124,7 +124,8 @@ def test_publish_timeout_bounds_post_orders_when_the_broker_hangs(faulty_kafka, 
 
 
 def test_orders_publish_again_after_a_broker_restart_emptied_it(faulty_kafka):
-    faulty_kafka.broker.restart()
+    faulty_kafka.broker.kill()
+    faulty_kafka.broker.start()
     wait_for(lambda: health(faulty_kafka)[0] == 200, 15, "health UP after the restart")
 
     def published_order() -> str | None:
