@@ -17,7 +17,7 @@ import psycopg2
 
 from bench.load import COLLECT_SCRIPT, Load, count_statuses, order_body, run_wrk
 from bench.outbox import event_delays_ms, percentiles_ms
-from evidence.topic_reader import TopicReader
+from evidence.topic_reader import Record, TopicReader
 
 ORDER_CREATED = "order.created"
 _SAMPLES = 5
@@ -131,35 +131,71 @@ def run_correctness(
     customer_id = uuid.uuid4()
     reader = TopicReader(bootstrap_servers, ORDER_CREATED, timeout=120)
     positions = reader.end_positions()
-    summary = run_wrk(
-        Load(
-            url=url,
-            connections=connections,
-            seconds=post_seconds + drain_seconds,
-            body=order_body(customer_id),
-            script=COLLECT_SCRIPT,
-            post_seconds=post_seconds,
-        ),
-        log_path=log_path,
-    )
-    ids = summary["order_ids"]
+    load = _collecting_load(url, customer_id, connections, post_seconds, drain_seconds)
+    summary = run_wrk(load, log_path=log_path)
     rows = _order_ids_of(database_url, customer_id)
-    error = None
+    records, error = _read_events_since(reader, positions, before_reading)
+    return _compare(
+        customer_id,
+        summary,
+        rows,
+        events=_events_of(customer_id, records),
+        error=error,
+        connections=connections,
+        post_seconds=post_seconds,
+    )
+
+
+def _collecting_load(
+    url: str, customer_id: uuid.UUID, connections: int, post_seconds: float, drain_seconds: float
+) -> Load:
+    return Load(
+        url=url,
+        connections=connections,
+        seconds=post_seconds + drain_seconds,
+        body=order_body(customer_id),
+        script=COLLECT_SCRIPT,
+        post_seconds=post_seconds,
+    )
+
+
+def _read_events_since(
+    reader: TopicReader,
+    positions: dict[int, int],
+    before_reading: Callable[[], object] | None,
+) -> tuple[list[Record], str | None]:
+    """Return the records written since ``positions``, or none and why they could not be read."""
     try:
         if before_reading is not None:
             before_reading()
-        records = reader.read_since(positions)
+        return reader.read_since(positions), None
     except (TimeoutError, RuntimeError) as ex:
         # Seen on Tansu (memory storage): a fetch takes seconds once a partition holds
         # ~16,000 batches, and never ends in time past ~20,000.
-        error = f"reading {ORDER_CREATED} failed: {ex}"
-        records = []
-    ours = [
+        return [], f"reading {ORDER_CREATED} failed: {ex}"
+
+
+def _events_of(customer_id: uuid.UUID, records: list[Record]) -> list[Record]:
+    return [
         record
         for record in records
         if isinstance(record.value, dict) and record.value.get("customerId") == str(customer_id)
     ]
-    event_keys = [record.key for record in ours]
+
+
+def _compare(
+    customer_id: uuid.UUID,
+    summary: dict,
+    rows: set[str],
+    *,
+    events: list[Record],
+    error: str | None,
+    connections: int,
+    post_seconds: float,
+) -> CorrectnessResult:
+    """Set the ids of the 201s against the new rows and the keys of the new events."""
+    ids = summary["order_ids"]
+    event_keys = [record.key for record in events]
     id_set, event_set = set(ids), set(event_keys)
     return CorrectnessResult(
         customer_id=str(customer_id),
@@ -181,7 +217,7 @@ def run_correctness(
         extra_events=sorted(event_set - id_set),
         posts_per_s=summary["posts_answered"] / post_seconds,
         error=error,
-        event_delay_ms=percentiles_ms(event_delays_ms(ours)),
+        event_delay_ms=percentiles_ms(event_delays_ms(events)),
     )
 
 

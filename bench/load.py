@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.child_process import spawn
+from bench.locations import BENCH_DIR
+from embedded_stack.processes import spawn
 
-WRK_DIR = Path(__file__).resolve().parent / "wrk"
+WRK_DIR = BENCH_DIR / "wrk"
 POST_SCRIPT = WRK_DIR / "post.lua"
 COLLECT_SCRIPT = WRK_DIR / "collect.lua"
 # The item of the README's example; one item per order, as in the raw limit.
@@ -85,17 +87,14 @@ def run_wrk(load: Load, *, log_path: Path | None = None) -> dict:
         env = {**os.environ, "BENCH_BODY": load.body, "BENCH_OUT": str(out)}
         if load.post_seconds is not None:
             env["BENCH_POST_SECONDS"] = f"{load.post_seconds:g}"
-        argv = [
-            wrk_path(),
-            f"-t{load.threads}",
-            f"-c{load.connections}",
-            f"-d{load.seconds:g}s",
-            f"--timeout={load.timeout_s:g}s",
-            "-s",
-            str(load.script),
-            load.url,
-        ]
-        process = spawn(argv, env=env, output=log_path)
+        # Not detached: the kernel ends wrk if the benchmark dies.
+        process = spawn(
+            _wrk_command(load),
+            log_path=log_path,
+            detach=False,
+            death_signal=signal.SIGTERM,
+            env=env,
+        )
         try:
             # wrk ends by itself at -d; the margin covers its start and its done() call.
             status = process.wait(timeout=load.seconds + load.timeout_s + 30)
@@ -106,6 +105,19 @@ def run_wrk(load: Load, *, log_path: Path | None = None) -> dict:
         if status != 0 or not out.exists():
             raise RuntimeError(f"wrk exited with status {status} and no summary: see {log_path}")
         return json.loads(out.read_text())
+
+
+def _wrk_command(load: Load) -> list[str]:
+    return [
+        wrk_path(),
+        f"-t{load.threads}",
+        f"-c{load.connections}",
+        f"-d{load.seconds:g}s",
+        f"--timeout={load.timeout_s:g}s",
+        "-s",
+        str(load.script),
+        load.url,
+    ]
 
 
 def count_statuses(summary: dict, low: int, high: int) -> int:

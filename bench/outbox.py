@@ -14,13 +14,14 @@ Two views of the same delay:
 from __future__ import annotations
 
 import math
-import time
 import urllib.request
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.quantiles import nearest_rank
+from embedded_stack.polling import wait_until
 from evidence.topic_reader import Record
 
 DELAY_HISTOGRAM = "outbox_relay_delay_seconds"
@@ -45,9 +46,7 @@ def percentiles_ms(values: Sequence[float]) -> dict[str, float | int | None]:
     ordered = sorted(values)
 
     def rank(percent: float) -> float | None:
-        if not ordered:
-            return None
-        return round(ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)], 3)
+        return round(nearest_rank(ordered, percent), 3) if ordered else None
 
     return {"n": len(ordered), "p50_ms": rank(50), "p95_ms": rank(95)}
 
@@ -93,15 +92,21 @@ def histogram_ms(text: str, name: str = DELAY_HISTOGRAM) -> dict[str, float | in
     return {"n": int(total), "p50_ms": quantile(0.5), "p95_ms": quantile(0.95)}
 
 
-def wait_for_empty_outbox(base: str, timeout: float) -> float:
-    """Poll ``outbox_backlog`` until it is 0; return the seconds waited, or raise."""
-    started = time.monotonic()
-    while True:
-        if sample(scrape(base), "outbox_backlog") == 0:
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise RuntimeError(f"the outbox was not empty within {timeout:g} s")
-        time.sleep(0.1)
+def wait_for_empty_outbox(base: str, timeout: float) -> None:
+    """Poll ``outbox_backlog`` on ``GET /metrics`` until it is 0.
+
+    Args:
+        base: The service's URL.
+        timeout: Seconds to wait.
+
+    Raises:
+        WaitTimedOut: The backlog was not 0 within ``timeout``.
+    """
+    wait_until(
+        lambda: sample(scrape(base), "outbox_backlog") == 0,
+        timeout=timeout,
+        what=f"outbox_backlog reaching 0 on {base}/metrics",
+    )
 
 
 def describe(label: str, figures: dict) -> str:

@@ -8,6 +8,7 @@ Two recordings during one load:
   limit of a Python process on any number of cores.
 
 py-spy runs ``--nonblocking`` so that it does not pause the service while sampling.
+``profile_service`` records three views while wrk loads ``POST /orders`` and prints them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.load import Load, order_body, run_wrk
 
 # A frame of py-spy's raw (folded) output: "function (path/file.py:line)".
 _FRAME = re.compile(r"^(?P<function>.+?) \((?P<path>.+?)(?::(?P<line>\d+))?\)$")
@@ -26,6 +32,20 @@ _REQUEST_MARK = "App.__call__ (falcon/app.py"
 _TOP = 12
 # Samples per second: enough for a 1 % share to be ~16 samples over 8 s.
 RATE = 200
+# In every sample taken with --idle: the HTTP server's loop on the main thread.
+_SERVER_LOOP_MARK = "HttpServer.serve_until (service/server.py"
+# Frames that every request passes through and that tell nothing about where time goes.
+_GENERIC_FRAMES = (
+    "(threading.py",
+    "(waitress/",
+    "(falcon/app.py",
+    "(falcon/hooks.py",
+    "(<frozen runpy>",
+    "(contextlib.py",
+    "(service/__main__.py",
+    "(service/server.py",
+    "proxy_headers.py",
+)
 
 
 class ProfilerMissing(RuntimeError):
@@ -148,12 +168,7 @@ def _share_line(share: Share) -> str:
 def count_instants(folded: Path, mark: str) -> int:
     """Return the samples whose stack holds ``mark``: with ``--idle``, a thread that is in
     every sample (the HTTP server's loop) counts the sampling instants."""
-    total = 0
-    for line in folded.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if mark in stack and count_text.isdigit():
-            total += int(count_text)
-    return total
+    return sum(count for stack, count in _folded_stacks(folded) if mark in stack)
 
 
 def summarise(
@@ -179,22 +194,8 @@ def summarise(
     Returns:
         The functions most often on the stack, and most often on top of it.
     """
-    inclusive: Counter[str] = Counter()
-    on_top: Counter[str] = Counter()
-    total = 0
-    for line in folded.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        if requests_only and _REQUEST_MARK not in stack:
-            continue
-        count = int(count_text)
-        total += count
-        names = [_name(frame) for frame in stack.split(";")]
-        for name in set(names):
-            if not any(part in name for part in generic):
-                inclusive[name] += count
-        on_top[names[-1]] += count
+    inclusive, on_top = _count_functions(folded, requests_only, generic)
+    total = on_top.total()
     busy = total / instants if instants else 0.0
     ms_per_request = 1000 * busy / requests_per_second if requests_per_second else 0.0
 
@@ -209,9 +210,137 @@ def summarise(
     )
 
 
+def _folded_stacks(folded: Path) -> Iterator[tuple[str, int]]:
+    """Yield each stack of a folded-stack file (frames joined by ";") and its samples."""
+    for line in folded.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            yield stack, int(count_text)
+
+
+def _count_functions(
+    folded: Path, requests_only: bool, generic: tuple[str, ...]
+) -> tuple[Counter[str], Counter[str]]:
+    """Return the samples per function on the stack (generic ones left out) and on top."""
+    inclusive: Counter[str] = Counter()
+    on_top: Counter[str] = Counter()
+    for stack, count in _folded_stacks(folded):
+        if requests_only and _REQUEST_MARK not in stack:
+            continue
+        names = [_name(frame) for frame in stack.split(";")]
+        for name in set(names):
+            if not any(part in name for part in generic):
+                inclusive[name] += count
+        on_top[names[-1]] += count
+    return inclusive, on_top
+
+
 def _name(frame: str) -> str:
     # Line numbers split one function into many entries; keep "function (path)".
     match = _FRAME.match(frame)
     if match is None:
         return frame
     return f"{match['function']} ({match['path']})"
+
+
+@dataclass(frozen=True)
+class _View:
+    """One recording: how many connections load the service, and what py-spy samples."""
+
+    connections: int
+    name: str
+    title: str
+    # True: every thread (--idle), narrowed to request threads; False: the GIL holder.
+    requests_only: bool
+
+
+_VIEWS = (
+    _View(1, "wall", "1 connection, wall clock of request threads (idle included)", True),
+    _View(8, "wall", "8 connections, wall clock of request threads (idle included)", True),
+    _View(8, "gil", "8 connections, thread holding the GIL (Python CPU), all threads", False),
+)
+
+
+def profile_service(base: str, pid: int, seconds: float, prefix: Path) -> list[dict]:
+    """Profile ``POST /orders`` with py-spy under load and print where the time goes.
+
+    The wall clock of the request threads says where a request's time goes, waits
+    included (at 1 connection: latency; at 8: also waits for shared locks); the thread
+    holding the GIL says where the Python CPU goes, the ceiling of one Python process.
+    py-spy takes CPU itself, so the loads are slower while it samples: read the shares.
+
+    Args:
+        base: The service's URL.
+        pid: The service's process id.
+        seconds: How long each view samples.
+        prefix: Results path prefix; each view's folded stacks go beside it.
+
+    Returns:
+        One summary per view recorded; fewer if py-spy could not run.
+    """
+    summaries = []
+    for view in _VIEWS:
+        print(f"\nprofile: py-spy on PID {pid}, POST /orders x{view.connections} ...")
+        path = prefix.with_name(f"{prefix.name}-profile-{view.name}-x{view.connections}.txt")
+        summary = _record_under_load(base, pid, seconds, prefix, view, path)
+        if summary is None:
+            return summaries
+        result = _summarise_view(path, view, seconds, summary)
+        _print_view(result, view, summary)
+        summaries.append({**result.to_json(), "folded_stacks": str(path), "wrk": summary})
+    return summaries
+
+
+def _record_under_load(
+    base: str, pid: int, seconds: float, prefix: Path, view: _View, path: Path
+) -> dict | None:
+    """Record ``view`` into ``path`` while wrk loads the service; return wrk's summary.
+
+    Returns None, once wrk has finished, if py-spy could not record: a missing profiler
+    ends the profile, while a failing wrk ends the benchmark.
+    """
+    # wrk runs 4 s longer than py-spy samples, so the load covers the whole recording.
+    load = Load(base + "/orders", view.connections, seconds + 4, order_body(uuid.uuid4()))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(run_wrk, load, log_path=prefix.with_name(f"{prefix.name}-wrk.log"))
+        try:
+            record(pid, seconds, path, idle=view.requests_only, gil=not view.requests_only)
+        except (ProfilerMissing, RuntimeError) as ex:
+            print(f"  no profile: {ex}")
+            pending.result()
+            return None
+        return pending.result()
+
+
+def _summarise_view(path: Path, view: _View, seconds: float, summary: dict) -> ProfileSummary:
+    # With --idle the HTTP server's loop is in every sample: it counts the instants.
+    # With --gil only the GIL holder is sampled, so the instants are rate x duration.
+    instants = (
+        count_instants(path, _SERVER_LOOP_MARK)
+        if view.requests_only
+        else round(RATE * round(seconds))
+    )
+    return summarise(
+        path,
+        view.title,
+        instants=instants,
+        requests_per_second=summary["requests_per_s"],
+        requests_only=view.requests_only,
+        generic=_GENERIC_FRAMES,
+    )
+
+
+def _print_view(result: ProfileSummary, view: _View, summary: dict) -> None:
+    latency = summary["latency_ms"]
+    print(
+        f"  wrk meanwhile: {summary['requests_per_s']:,.0f} req/s, "
+        f"mean {latency['mean']:.3f} ms, p50 {latency['p50']:.3f} ms"
+    )
+    print(result.describe())
+    if view.requests_only:
+        print(
+            f"    of a mean request of {latency['mean']:.3f} ms (wrk), "
+            f"{result.ms_per_request:.3f} ms are inside the Falcon app and "
+            f"{latency['mean'] - result.ms_per_request:.3f} ms outside it (waitress, "
+            "hand-offs between its threads, the loopback network, wrk)"
+        )

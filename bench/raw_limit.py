@@ -30,7 +30,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,6 +44,8 @@ if __package__ in (None, ""):
 
 import psycopg2
 
+from bench.locations import BOOTSTRAP_SERVERS, DATABASE_URL
+from bench.quantiles import nearest_rank
 from service.adapters.event_json import encode_order_created
 from service.adapters.kafka import KafkaOrderEventPublisher, TopicSpec, ensure_topics
 from service.adapters.postgres import COUNT_ORDER_ROWS, PostgresOrderRepository
@@ -52,8 +55,6 @@ from service.domain.model import Order, OrderItem
 
 ORDER = "order"
 PHANTOM = "phantom"
-DEFAULT_DATABASE_URL = "postgresql://mars:mars@127.0.0.1:35432/orders_db"
-DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:39092"
 # A topic of its own, with the partitions of the service's topics (MARS_KAFKA_TOPIC_PARTITIONS):
 # the tens of thousands of events of a measurement stay out of order.created, whose reading
 # Tansu's in-memory storage slows down sharply once a partition holds >12,000 batches.
@@ -158,12 +159,6 @@ def new_orders(count: int, customer_id: uuid.UUID) -> list[tuple[Order, OrderCre
     return orders
 
 
-def _percentile(sorted_values: Sequence[float], percent: float) -> float:
-    # Nearest rank, the definition wrk's own percentiles use.
-    rank = max(1, round(percent / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
 def _sample(timings: list[tuple[int, int]], seconds: float) -> Sample:
     totals = sorted(total / 1e6 for total, _ in timings)
     db = sorted((total - publish) / 1e6 for total, publish in timings)
@@ -171,10 +166,10 @@ def _sample(timings: list[tuple[int, int]], seconds: float) -> Sample:
     return Sample(
         ops=len(timings),
         seconds=seconds,
-        p50_ms=_percentile(totals, 50),
-        p95_ms=_percentile(totals, 95),
-        db_p50_ms=_percentile(db, 50),
-        kafka_p50_ms=_percentile(kafka, 50),
+        p50_ms=nearest_rank(totals, 50),
+        p95_ms=nearest_rank(totals, 95),
+        db_p50_ms=nearest_rank(db, 50),
+        kafka_p50_ms=nearest_rank(kafka, 50),
     )
 
 
@@ -245,23 +240,11 @@ def measure(
     """
     # Rows of the run are recognisable afterwards by their customer.
     customer_id = uuid.uuid4()
-    ensure_topics(bootstrap_servers, [TopicSpec(topic, DEFAULT_PARTITIONS)])
-    publisher = KafkaOrderEventPublisher(
-        bootstrap_servers, timeout_ms=5000, linger_ms=0, topic=topic
-    )
-    workers = [_Worker(database_url, publisher, scenario) for _ in range(threads)]
-    try:
+    with _open_workers(database_url, bootstrap_servers, threads, scenario, topic) as workers:
         warm_up = new_orders(_WARM_UP_OPS, customer_id)
         _run_threads(workers[:1], warm_up)
         _run_threads(workers, new_orders(_WARM_UP_OPS, customer_id))
-        sequential, threaded = [], []
-        for _ in range(repeats):
-            sequential.append(_run_threads(workers[:1], new_orders(n, customer_id)))
-            threaded.append(_run_threads(workers, new_orders(2 * n, customer_id)))
-    finally:
-        for worker in workers:
-            worker.close()
-        publisher.close()
+        sequential, threaded = _repeat_both_shapes(workers, n, repeats, customer_id)
     return RawLimit(
         scenario=scenario,
         n=n,
@@ -271,6 +254,34 @@ def measure(
         sequential=_median_shape(1, sequential),
         threaded=_median_shape(threads, threaded),
     )
+
+
+@contextmanager
+def _open_workers(
+    database_url: str, bootstrap_servers: str, threads: int, scenario: str, topic: str
+) -> Iterator[list[_Worker]]:
+    """Yield ``threads`` workers sharing one publisher to ``topic``; close them after."""
+    ensure_topics(bootstrap_servers, [TopicSpec(topic, DEFAULT_PARTITIONS)])
+    publisher = KafkaOrderEventPublisher(
+        bootstrap_servers, timeout_ms=5000, linger_ms=0, topic=topic
+    )
+    workers = [_Worker(database_url, publisher, scenario) for _ in range(threads)]
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            worker.close()
+        publisher.close()
+
+
+def _repeat_both_shapes(
+    workers: list[_Worker], n: int, repeats: int, customer_id: uuid.UUID
+) -> tuple[list[Sample], list[Sample]]:
+    sequential, threaded = [], []
+    for _ in range(repeats):
+        sequential.append(_run_threads(workers[:1], new_orders(n, customer_id)))
+        threaded.append(_run_threads(workers, new_orders(2 * n, customer_id)))
+    return sequential, threaded
 
 
 def describe(raw: RawLimit) -> str:
@@ -288,12 +299,10 @@ def describe(raw: RawLimit) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Parse the options, measure, print (and write JSON if asked)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url", default=os.environ.get("MARS_DATABASE_URL", DEFAULT_DATABASE_URL)
-    )
+    parser.add_argument("--database-url", default=os.environ.get("MARS_DATABASE_URL", DATABASE_URL))
     parser.add_argument(
         "--bootstrap-servers",
-        default=os.environ.get("MARS_KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP_SERVERS),
+        default=os.environ.get("MARS_KAFKA_BOOTSTRAP_SERVERS", BOOTSTRAP_SERVERS),
     )
     parser.add_argument("--n", type=int, default=2000, help="orders per sequential repeat")
     parser.add_argument("--threads", type=int, default=4)

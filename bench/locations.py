@@ -1,0 +1,31 @@
+"""Where the benchmark's servers listen and where its files are.
+
+The servers listen on loopback, on ports of their own: not the defaults, so that a run never
+measures (or fills) a stack or a service someone else started. The database's user,
+password and name are the service's defaults (``service.config``), written there once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from service.config import DEFAULT_DATABASE_URL
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+HOST = "127.0.0.1"
+POSTGRES_PORT = 35432
+KAFKA_PORT = 39092
+HTTP_PORT = 38082
+
+
+def _on_bench_port(database_url: str) -> str:
+    parts = urlsplit(database_url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{HOST}:{POSTGRES_PORT}"))
+
+
+DATABASE_URL = _on_bench_port(DEFAULT_DATABASE_URL)
+BOOTSTRAP_SERVERS = f"{HOST}:{KAFKA_PORT}"
+SERVICE_URL = f"http://{HOST}:{HTTP_PORT}"
