@@ -5,9 +5,10 @@ Addresses come from ``MARS_DATABASE_URL`` (default
 (default ``localhost:9092``); the state folder (state file, logs, PostgreSQL data) from
 ``MARS_STACK_DIR`` (default ``<repo>/.stack``).
 
-- ``up``: reuse what answers, start the rest on loopback; the started servers keep running
-  after the command ends. Exit code 0, or 1 with a message when a port is held by something
-  that does not answer or a start fails.
+- ``up [--kafka-engine tansu|kafka|kafka-cluster]``: reuse what answers, start the rest on
+  loopback (the broker from the engine named, default ``MARS_KAFKA_ENGINE``, else Tansu);
+  the started servers keep running after the command ends. Exit code 0, or 1 with a
+  message when a port is held by something that does not answer or a start fails.
 - ``down``: stop only what ``up`` started (recorded in the state file), by PID; ``--purge``
   also deletes the PostgreSQL data folder. Exit code 0, also when nothing was started.
 - ``status``: say for each component whether it answers and who started it. Exit code 0 if
@@ -21,9 +22,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from embedded_stack.errors import StackError
-from embedded_stack.settings import StackSettings
+from embedded_stack.settings import KAFKA_ENGINE_VAR, KAFKA_ENGINES, StackSettings
 from embedded_stack.stack import EmbeddedStack
 
 EXIT_ERROR = 1
@@ -50,7 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help="log each step"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", parents=[common], help="reuse what answers, start the rest")
+    up = commands.add_parser("up", parents=[common], help="reuse what answers, start the rest")
+    up.add_argument(
+        "--kafka-engine",
+        choices=KAFKA_ENGINES,
+        help=f"what to start if no Kafka answers (default: ${KAFKA_ENGINE_VAR}, else tansu)",
+    )
     down = commands.add_parser("down", parents=[common], help="stop what up started")
     down.add_argument("--purge", action="store_true", help="also delete the PostgreSQL data")
     commands.add_parser("status", parents=[common], help="say what answers and who started it")
@@ -59,8 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    stack = EmbeddedStack(StackSettings.from_env(os.environ), detach=True)
     try:
+        settings = StackSettings.from_env(os.environ)
+        if getattr(args, "kafka_engine", None):
+            settings = replace(settings, kafka_engine=args.kafka_engine)
+        stack = EmbeddedStack(settings, detach=True)
         return _run(stack, args)
     except StackError as ex:
         print(f"embedded_stack: {ex}", file=sys.stderr)

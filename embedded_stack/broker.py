@@ -5,22 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from embedded_stack.errors import PortInUseError, StackError, StartupError
+from embedded_stack.errors import PortInUseError, StackError
 from embedded_stack.net import ProbeResult, describe_port_holder, port_accepts
-from embedded_stack.polling import poll_until
-from embedded_stack.processes import (
-    ProcessRecord,
-    StartStopContext,
-    spawn,
-    stop_process,
-)
+from embedded_stack.processes import ProcessRecord, ServerProcess, stop_process
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +70,11 @@ def broker_binary() -> str:
         raise StackError(f"no Tansu broker binary: {ex}") from ex
 
 
-class BrokerProcess(StartStopContext):
+class BrokerProcess(ServerProcess):
     """A dedicated Tansu broker on a loopback port, with the faults chaos tests need.
 
-    The broker keeps messages in memory only: :meth:`kill` and :meth:`restart` lose every
-    topic, :meth:`pause` and :meth:`resume` lose nothing. Every signal goes to the recorded
-    PID, after checking that the PID still belongs to the broker started here.
+    The broker keeps messages in memory only: :meth:`kill` and a new :meth:`start` lose every
+    topic, :meth:`pause` and :meth:`resume` lose nothing.
 
     Example:
         with BrokerProcess(29094, advertised="127.0.0.1:29093") as broker:
@@ -113,39 +104,18 @@ class BrokerProcess(StartStopContext):
             detach: True lets the broker outlive this process; False (Linux) has the kernel
                 kill it if the thread that started it dies.
         """
+        super().__init__()
         self.host = host
         self.port = port
-        self.advertised = advertised or _host_port(host, port)
+        self.advertised = advertised or host_port(host, port)
+        self.description = f"the Tansu broker on {self.listen_address}"
         self._log_path = log_path
         self._detach = detach
-        self._popen: subprocess.Popen[bytes] | None = None
-        self.record: ProcessRecord | None = None
 
     @property
     def listen_address(self) -> str:
         """Return ``host:port`` the broker listens on."""
-        return _host_port(self.host, self.port)
-
-    @property
-    def popen(self) -> subprocess.Popen[bytes] | None:
-        """Return the Popen handle of the last started broker."""
-        return self._popen
-
-    @property
-    def pid(self) -> int | None:
-        """Return the broker's PID while it runs (paused included), else None."""
-        return self.record.pid if self.is_running else None
-
-    @property
-    def is_running(self) -> bool:
-        """Tell whether the started broker still exists (a paused one does)."""
-        return self.record is not None and self.record.is_running()
-
-    @property
-    def is_paused(self) -> bool:
-        """Tell whether the broker is stopped by SIGSTOP."""
-        process = self.record.process() if self.record else None
-        return process is not None and _is_stopped(process)
+        return host_port(self.host, self.port)
 
     def start(self, timeout: float = START_TIMEOUT) -> BrokerProcess:
         """Start the broker and wait until it accepts connections.
@@ -173,26 +143,8 @@ class BrokerProcess(StartStopContext):
             # Explicit, so a STORAGE_ENGINE variable meant for something else cannot leak in.
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
-        self._popen = spawn(
-            argv, log_path=self._log_path, detach=self._detach, death_signal=signal.SIGKILL
-        )
-        self.record = ProcessRecord.of(self._popen.pid)
-        popen = self._popen
-        listening = poll_until(
-            lambda: popen.poll() is not None or port_accepts(self.host, self.port, 0.2),
-            timeout=timeout,
-            interval=0.005,
-        )
-        if popen.poll() is not None:
-            raise StartupError(
-                f"the Tansu broker exited with code {popen.returncode} while starting "
-                f"on {self.listen_address} (log: {self._log_path or 'discarded'})"
-            )
-        if not listening:
-            self.kill()
-            raise StartupError(
-                f"the Tansu broker did not listen on {self.listen_address} within {timeout} s"
-            )
+        popen = self._launch(argv, log_path=self._log_path, detach=self._detach)
+        self._await_port(self.host, self.port, timeout=timeout, log_path=self._log_path)
         logger.info(
             "Tansu broker PID %s listens on %s, advertises %s",
             popen.pid,
@@ -201,21 +153,6 @@ class BrokerProcess(StartStopContext):
         )
         return self
 
-    def pause(self) -> None:
-        """Freeze the broker (SIGSTOP): connections stay open, requests go unanswered."""
-        self._signal(signal.SIGSTOP)
-        self._wait_for(_is_stopped, "stop")
-
-    def resume(self) -> None:
-        """Let a paused broker run again (SIGCONT)."""
-        self._signal(signal.SIGCONT)
-        self._wait_for(lambda process: not _is_stopped(process), "continue")
-
-    def kill(self) -> None:
-        """End the broker at once (SIGKILL); its in-memory topics are gone."""
-        if self.record is not None:
-            stop_process(self.record, first_signal=signal.SIGKILL, grace=5.0, popen=self._popen)
-
     def stop(self) -> None:
         """Stop the broker: SIGTERM, then SIGKILL after a second (at once if paused)."""
         if self.record is None:
@@ -223,27 +160,9 @@ class BrokerProcess(StartStopContext):
         if self.is_paused:
             self.kill()
             return
-        stop_broker(self.record, popen=self._popen)
-
-    def _signal(self, signum: int) -> None:
-        if self.record is None or not self.record.send_signal(signum):
-            raise RuntimeError(f"the broker on {self.listen_address} is not running")
-
-    def _wait_for(self, condition: Callable[[psutil.Process], bool], action: str) -> None:
-        def reached() -> bool:
-            process = self.record.process() if self.record else None
-            return process is None or condition(process)
-
-        if not poll_until(reached, timeout=2.0, interval=0.002):
-            raise RuntimeError(f"the broker PID {self.pid} did not {action} within 2 s")
+        stop_broker(self.record, popen=self.popen)
 
 
-def _is_stopped(process: psutil.Process) -> bool:
-    try:
-        return process.status() == psutil.STATUS_STOPPED
-    except psutil.Error:
-        return False
-
-
-def _host_port(host: str, port: int) -> str:
+def host_port(host: str, port: int) -> str:
+    """Return ``host:port``, with an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -86,3 +86,10 @@ class ProbeResult:
 
     answers: bool
     detail: str
+
+
+def free_port(host: str) -> int:
+    """Return a port on ``host`` that nothing listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

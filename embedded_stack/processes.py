@@ -17,6 +17,8 @@ from typing import IO, Any, Self
 
 import psutil
 
+from embedded_stack.errors import StartupError
+from embedded_stack.net import port_accepts
 from embedded_stack.polling import poll_until
 
 logger = logging.getLogger(__name__)
@@ -125,6 +127,7 @@ def spawn(
     death_signal: int = signal.SIGKILL,
     user: ServerUser | None = None,
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a server process in a session of its own, its output going to a log file.
 
@@ -137,12 +140,13 @@ def spawn(
         death_signal: The signal for ``detach=False``.
         user: Run as this account instead of the current one (needs root).
         env: The environment; None inherits this process's.
+        cwd: The working folder; None inherits this process's (``/`` with ``user``).
 
     Returns:
         The started process.
     """
     preexec = None if detach else _death_signal_setter(death_signal)
-    identity: dict[str, Any] = {}
+    identity: dict[str, Any] = {"cwd": cwd}
     if user is not None:
         # extra_groups=[] drops root's supplementary groups, so the server gets no root
         # group access; cwd="/" because the caller's folder may be closed to that user.
@@ -263,3 +267,103 @@ class StartStopContext:
     ) -> None:
         """Stop, also when the block failed."""
         self.stop()
+
+
+class ServerProcess(StartStopContext):
+    """A server this process started, with the faults a chaos test needs: pause, resume, kill.
+
+    Every signal goes to the recorded PID, after checking that the PID still belongs to the
+    process started here. Subclasses start it (setting ``record`` and ``popen``) and say how
+    it stops politely.
+    """
+
+    #: What the errors call it, e.g. "the Tansu broker on 127.0.0.1:9092".
+    description = "the server"
+
+    def __init__(self) -> None:
+        """Describe a server that is not started yet."""
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.record: ProcessRecord | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Return the server's PID while it runs (paused included), else None."""
+        return self.record.pid if self.is_running else None
+
+    @property
+    def is_running(self) -> bool:
+        """Tell whether the started server still exists (a paused one does)."""
+        return self.record is not None and self.record.is_running()
+
+    @property
+    def is_paused(self) -> bool:
+        """Tell whether the server is stopped by SIGSTOP."""
+        process = self.record.process() if self.record else None
+        return process is not None and _is_stopped(process)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, requests go unanswered."""
+        self._signal(signal.SIGSTOP)
+        self._wait_for(_is_stopped, "stop")
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        self._signal(signal.SIGCONT)
+        self._wait_for(lambda process: not _is_stopped(process), "continue")
+
+    def kill(self) -> None:
+        """End the server at once (SIGKILL)."""
+        if self.record is not None:
+            stop_process(self.record, first_signal=signal.SIGKILL, grace=5.0, popen=self.popen)
+
+    def _launch(
+        self, argv: Sequence[str], *, log_path: Path | None, detach: bool, **kwargs: Any
+    ) -> subprocess.Popen[bytes]:
+        self.popen = spawn(argv, log_path=log_path, detach=detach, **kwargs)
+        self.record = ProcessRecord.of(self.popen.pid)
+        return self.popen
+
+    def _await_port(self, host: str, port: int, *, timeout: float, log_path: Path | None) -> None:
+        """Wait until the started server accepts connections on ``host:port``.
+
+        Raises:
+            StartupError: It exited first, or did not listen within ``timeout`` (it is then
+                killed).
+        """
+        popen = self.popen
+        assert popen is not None
+        listening = poll_until(
+            lambda: popen.poll() is not None or port_accepts(host, port, 0.2),
+            timeout=timeout,
+            interval=0.005,
+        )
+        if popen.poll() is not None:
+            raise StartupError(
+                f"{self.description} exited with code {popen.returncode} while starting "
+                f"(log: {log_path or 'discarded'})"
+            )
+        if not listening:
+            self.kill()
+            raise StartupError(
+                f"{self.description} did not listen on {host}:{port} within {timeout:g} s "
+                f"(log: {log_path or 'discarded'})"
+            )
+
+    def _signal(self, signum: int) -> None:
+        if self.record is None or not self.record.send_signal(signum):
+            raise RuntimeError(f"{self.description} is not running")
+
+    def _wait_for(self, condition: Callable[[psutil.Process], bool], action: str) -> None:
+        def reached() -> bool:
+            process = self.record.process() if self.record else None
+            return process is None or condition(process)
+
+        if not poll_until(reached, timeout=2.0, interval=0.002):
+            raise RuntimeError(f"{self.description} (PID {self.pid}) did not {action} within 2 s")
+
+
+def _is_stopped(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return False

@@ -20,6 +20,14 @@ DEFAULT_KAFKA_PORT = 9092
 DATABASE_URL_VAR = "MARS_DATABASE_URL"
 KAFKA_BOOTSTRAP_SERVERS_VAR = "MARS_KAFKA_BOOTSTRAP_SERVERS"
 STATE_DIR_VAR = "MARS_STACK_DIR"
+KAFKA_ENGINE_VAR = "MARS_KAFKA_ENGINE"
+
+# What the stack starts when no Kafka answers: Tansu (pip only, memory only), Apache Kafka
+# as one KRaft node, or as three brokers with replication factor 3.
+TANSU = "tansu"
+APACHE_KAFKA = "kafka"
+APACHE_KAFKA_CLUSTER = "kafka-cluster"
+KAFKA_ENGINES = (TANSU, APACHE_KAFKA, APACHE_KAFKA_CLUSTER)
 
 
 def default_state_dir() -> Path:
@@ -35,18 +43,30 @@ class StackSettings:
         database_url: A libpq URL, ``postgresql://user:password@host:port/database``.
         kafka_bootstrap_servers: A comma list of ``host:port``.
         state_dir: Folder for the state file, logs and (if possible) the PostgreSQL data.
+        kafka_engine: What to start when no broker answers: ``tansu``, ``kafka`` or
+            ``kafka-cluster`` (see ``KAFKA_ENGINES``).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
     kafka_bootstrap_servers: str = DEFAULT_KAFKA_BOOTSTRAP_SERVERS
     state_dir: Path = field(default_factory=default_state_dir)
+    kafka_engine: str = TANSU
+
+    def __post_init__(self) -> None:
+        """Refuse an engine the stack cannot start, naming the ones it can."""
+        if self.kafka_engine not in KAFKA_ENGINES:
+            raise StackError(
+                f"unknown Kafka engine {self.kafka_engine!r}: choose one of "
+                f"{', '.join(KAFKA_ENGINES)}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StackSettings:
         """Build settings from the ``MARS_*`` environment variables.
 
-        Reads ``MARS_DATABASE_URL``, ``MARS_KAFKA_BOOTSTRAP_SERVERS`` and ``MARS_STACK_DIR``;
-        missing ones take the defaults of ``docker-compose.yml`` and ``<repo>/.stack``.
+        Reads ``MARS_DATABASE_URL``, ``MARS_KAFKA_BOOTSTRAP_SERVERS``, ``MARS_STACK_DIR`` and
+        ``MARS_KAFKA_ENGINE``; missing ones take the defaults of ``docker-compose.yml``,
+        ``<repo>/.stack`` and ``tansu``.
 
         Args:
             environ: The environment to read, usually ``os.environ``.
@@ -61,6 +81,7 @@ class StackSettings:
                 environ.get(KAFKA_BOOTSTRAP_SERVERS_VAR) or DEFAULT_KAFKA_BOOTSTRAP_SERVERS
             ),
             state_dir=Path(os.path.expanduser(state_dir)) if state_dir else default_state_dir(),
+            kafka_engine=environ.get(KAFKA_ENGINE_VAR) or TANSU,
         )
 
     @property

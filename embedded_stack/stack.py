@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from embedded_stack.apache_kafka import KafkaCluster, kafka_version
+from embedded_stack.apache_kafka.cluster import broker_ports_for, stop_kafka_nodes
 from embedded_stack.broker import BrokerProcess, probe_kafka, stop_broker
 from embedded_stack.errors import PortInUseError, StackError
 from embedded_stack.net import ProbeResult, describe_port_holder, loopback_ip, port_accepts
@@ -25,8 +26,10 @@ from embedded_stack.postgres import (
 )
 from embedded_stack.processes import ProcessRecord
 from embedded_stack.settings import (
+    APACHE_KAFKA_CLUSTER,
     DATABASE_URL_VAR,
     KAFKA_BOOTSTRAP_SERVERS_VAR,
+    TANSU,
     KafkaAddress,
     PostgresAddress,
     StackSettings,
@@ -173,11 +176,13 @@ class StopReport:
 
 @dataclass(frozen=True)
 class _Started:
+    """A server this stack object started: its main process and how to stop all of it."""
+
     record: ProcessRecord
-    popen: subprocess.Popen[bytes] | None
+    stop: Callable[[], bool]
 
 
-_STOPPERS: dict[str, Callable[[ProcessRecord, subprocess.Popen[bytes] | None], bool]] = {
+_STOPPERS: dict[str, Callable[[ProcessRecord], bool]] = {
     POSTGRES: stop_postgres,
     KAFKA: stop_broker,
 }
@@ -341,11 +346,11 @@ class EmbeddedStack:
             detach=self._detach,
         )
         record = server.start()
+        popen = server.popen
         self._record(
             state,
             POSTGRES,
-            record=record,
-            popen=server.popen,
+            started=_Started(record, lambda: stop_postgres(record, popen)),
             address=address.display,
             extra={"data_dir": str(files.data_dir), "log": str(log_path)},
         )
@@ -379,33 +384,79 @@ class EmbeddedStack:
             probe=probe,
             recorded=recorded,
         )
-        log_path = self.settings.state_dir / "broker.log"
-        broker = BrokerProcess(
-            address.port, host=listen_ip, log_path=log_path, detach=self._detach
-        ).start()
-        assert broker.record is not None
+        if self.settings.kafka_engine == TANSU:
+            started, extra, note = self._start_tansu(address.port, listen_ip)
+        else:
+            started, extra, note = self._start_apache_kafka(address.port, listen_ip)
         self._record(
             state,
             KAFKA,
-            record=broker.record,
-            popen=broker.popen,
+            started=started,
             address=address.bootstrap_servers,
-            extra={"log": str(log_path), "advertised": broker.advertised},
+            extra={"engine": self.settings.kafka_engine, **extra},
         )
-        ready = probe_kafka(broker.listen_address)
+        ready = probe_kafka(extra["bootstrap_servers"])
         if not ready.answers:
             raise StackError(
-                f"the started broker on {broker.listen_address} does not answer "
-                f"({ready.detail}); see {log_path}"
+                f"the started broker at {extra['bootstrap_servers']} does not answer "
+                f"({ready.detail}); see {extra['log']}"
             )
         return ComponentReport(
             component=KAFKA,
             address=address.bootstrap_servers,
             started=True,
-            pid=broker.record.pid,
-            log_path=log_path,
-            note=f"advertises {broker.advertised}",
+            pid=started.record.pid,
+            log_path=Path(extra["log"]),
+            note=note,
         )
+
+    def _start_tansu(self, port: int, listen_ip: str) -> tuple[_Started, dict[str, Any], str]:
+        log_path = self.settings.state_dir / "broker.log"
+        broker = BrokerProcess(port, host=listen_ip, log_path=log_path, detach=self._detach)
+        broker.start()
+        assert broker.record is not None and broker.popen is not None
+        popen = broker.popen
+        started = _Started(broker.record, lambda: stop_broker(broker.record, popen))
+        extra = {
+            "log": str(log_path),
+            "advertised": broker.advertised,
+            "bootstrap_servers": broker.listen_address,
+        }
+        return started, extra, f"Tansu, advertises {broker.advertised}"
+
+    def _start_apache_kafka(
+        self, port: int, listen_ip: str
+    ) -> tuple[_Started, dict[str, Any], str]:
+        engine = self.settings.kafka_engine
+        root = self.settings.state_dir / "apache-kafka" / engine
+        count = 3 if engine == APACHE_KAFKA_CLUSTER else 1
+        cluster = KafkaCluster(
+            broker_ports_for(root, port, count, listen_ip),
+            root=root,
+            host=listen_ip,
+            log_dir=self.settings.state_dir,
+            detach=self._detach,
+        ).start()
+        first = cluster.brokers[0]
+        assert first.record is not None
+        records = [node.record for node in cluster.stop_order() if node.record is not None]
+
+        def stop() -> bool:
+            cluster.stop()
+            return True
+
+        extra = {
+            "log": str(self.settings.state_dir / f"kafka-node-{first.spec.node_id}.log"),
+            "bootstrap_servers": cluster.bootstrap_servers,
+            "data_dir": str(root),
+            "nodes": [record.to_json() for record in records],
+        }
+        shape = "3 brokers and a controller" if count == 3 else "one KRaft node"
+        note = (
+            f"Apache Kafka {kafka_version()}, {shape} at {cluster.bootstrap_servers}, "
+            f"logs kept in {root}"
+        )
+        return _Started(first.record, stop), extra, note
 
     def _check_startable(
         self,
@@ -465,14 +516,13 @@ class EmbeddedStack:
         state: dict[str, Any],
         component: str,
         *,
-        record: ProcessRecord,
-        popen: subprocess.Popen[bytes] | None,
+        started: _Started,
         address: str,
-        extra: dict[str, str],
+        extra: dict[str, Any],
     ) -> None:
-        self._started[component] = _Started(record, popen)
+        self._started[component] = started
         state[component] = {
-            "process": record.to_json(),
+            "process": started.record.to_json(),
             "address": address,
             "detached": self._detach,
             "owner": ProcessRecord.of(os.getpid()).to_json(),
@@ -501,7 +551,7 @@ class EmbeddedStack:
                 logger.info("%s", report.summary())
                 reports.append(report)
                 continue
-            stopped = _STOPPERS[name](record, started.popen if started else None)
+            stopped = started.stop() if started else _stop_recorded(name, record, entry)
             if entry is not None and _entry_record(entry) == record:
                 del state[name]
                 self._state.save(state)
@@ -550,6 +600,14 @@ def _reused(component: str, address: str, recorded: ProcessRecord | None) -> Com
         pid=recorded.pid if recorded else None,
         note=note,
     )
+
+
+def _stop_recorded(name: str, record: ProcessRecord, entry: dict[str, Any] | None) -> bool:
+    # A process another stack object started (an earlier `up`): known only by its records.
+    nodes = (entry or {}).get("nodes")
+    if nodes:
+        return stop_kafka_nodes([ProcessRecord.from_json(node) for node in nodes])
+    return _STOPPERS[name](record)
 
 
 def _entry_record(entry: dict[str, Any] | None) -> ProcessRecord | None:

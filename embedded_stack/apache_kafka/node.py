@@ -1,0 +1,203 @@
+"""One Apache Kafka KRaft node: its configuration, its formatted log folder, its process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedded_stack.apache_kafka.jars import LOG_CONFIG, java_binary, kafka_classpath
+from embedded_stack.broker import host_port
+from embedded_stack.errors import StartupError
+from embedded_stack.processes import ServerProcess, stop_process
+
+logger = logging.getLogger(__name__)
+
+# A JVM takes seconds to start; a cold one on 2 busy cores, longer.
+START_TIMEOUT = 60.0
+# SIGTERM is a controlled shutdown: leadership moves away and the log is closed cleanly,
+# which takes a few seconds in a cluster. SIGKILL only after this.
+STOP_GRACE = 30.0
+_FORMAT_TIMEOUT = 120.0
+# Small heaps: four JVMs share a 2-core machine with PostgreSQL and the service.
+_JVM_OPTIONS = ["-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Who a node is in its cluster.
+
+    Attributes:
+        node_id: KRaft ``node.id``.
+        host: The loopback IP it listens on.
+        broker_port: Its client listener; None for a controller-only node.
+        controller_port: Its controller listener; None for a broker-only node.
+    """
+
+    node_id: int
+    host: str
+    broker_port: int | None
+    controller_port: int | None
+
+    @property
+    def roles(self) -> str:
+        """Return ``process.roles``."""
+        roles = [("broker", self.broker_port), ("controller", self.controller_port)]
+        return ",".join(name for name, port in roles if port is not None)
+
+    @property
+    def listen_address(self) -> str:
+        """Return the client listener (brokers) or the controller listener."""
+        port = self.broker_port if self.broker_port is not None else self.controller_port
+        assert port is not None
+        return host_port(self.host, port)
+
+
+class KafkaNode(ServerProcess):
+    """A KRaft node run from the Maven-resolved jars; its log folder survives a restart.
+
+    :meth:`stop` is a controlled shutdown (SIGTERM) that keeps every event on disk, as
+    ``docker compose stop`` does; :meth:`kill` (SIGKILL) is a crash; :meth:`pause` and
+    :meth:`resume` freeze it.
+    """
+
+    def __init__(
+        self,
+        spec: NodeSpec,
+        *,
+        cluster_id: str,
+        settings: dict[str, str],
+        node_dir: Path,
+        log_path: Path,
+        detach: bool = False,
+    ) -> None:
+        """Describe the node; nothing runs until :meth:`start`.
+
+        Args:
+            spec: Its id and listeners.
+            cluster_id: The cluster's id, written into the log folder when it is formatted.
+            settings: Broker settings shared by the cluster (replication, quorum voters).
+            node_dir: Its folder: ``server.properties`` and the ``data`` log folder.
+            log_path: File for its output.
+            detach: True lets it outlive this process.
+        """
+        super().__init__()
+        self.spec = spec
+        self.description = f"the Apache Kafka node {spec.node_id} on {spec.listen_address}"
+        self._cluster_id = cluster_id
+        self._settings = settings
+        self._node_dir = node_dir
+        self._log_path = log_path
+        self._detach = detach
+
+    @property
+    def data_dir(self) -> Path:
+        """Return the node's log folder (its events, on disk)."""
+        return self._node_dir / "data"
+
+    def start(self, timeout: float = START_TIMEOUT) -> KafkaNode:
+        """Start the node and wait until it listens (:meth:`launch`, then :meth:`await_port`).
+
+        Raises:
+            StackError: No Java or Maven, or the jars could not be resolved.
+            StartupError: The node exited or did not listen in time.
+        """
+        if not self.is_running:
+            self.launch()
+            self.await_port(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Format the log folder if it is new, and start the JVM without waiting for it.
+
+        Call it from the thread that will outlive the node: the kernel ends a node started
+        with ``detach=False`` when the thread that started it ends.
+
+        Raises:
+            StackError: No Java or Maven, or the jars could not be resolved.
+            StartupError: Formatting the log folder failed.
+        """
+        java, classpath = java_binary(), kafka_classpath()
+        config = self.prepare()
+        argv = [
+            java, *_JVM_OPTIONS, f"-Dlog4j2.configurationFile={LOG_CONFIG}",
+            "-cp", classpath, "kafka.Kafka", str(config),
+        ]  # fmt: skip
+        self._launch(argv, log_path=self._log_path, detach=self._detach)
+
+    def await_port(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the launched node accepts connections on its listener.
+
+        Raises:
+            StartupError: It exited or did not listen in time.
+        """
+        host, port = self.spec.listen_address.rsplit(":", 1)
+        self._await_port(host.strip("[]"), int(port), timeout=timeout, log_path=self._log_path)
+        logger.info("%s started, PID %s", self.description, self.pid)
+
+    def stop(self) -> None:
+        """Shut down in a controlled way (SIGTERM), SIGKILL after 30 s; a paused node at once."""
+        if self.record is None:
+            return
+        if self.is_paused:
+            self.kill()
+            return
+        stop_process(self.record, first_signal=signal.SIGTERM, grace=STOP_GRACE, popen=self.popen)
+
+    def prepare(self) -> Path:
+        """Write the node's configuration, and format its log folder if it is new.
+
+        Returns:
+            The configuration file.
+
+        Raises:
+            StackError: No Java or Maven, or the jars could not be resolved.
+            StartupError: Formatting failed.
+        """
+        config = self._write_config()
+        if not (self.data_dir / "meta.properties").exists():
+            self._format(java_binary(), kafka_classpath(), config)
+        return config
+
+    def _write_config(self) -> Path:
+        spec = self.spec
+        listeners, protocols = [], []
+        if spec.broker_port is not None:
+            listeners.append(f"PLAINTEXT://{host_port(spec.host, spec.broker_port)}")
+            protocols.append("PLAINTEXT:PLAINTEXT")
+        if spec.controller_port is not None:
+            listeners.append(f"CONTROLLER://{host_port(spec.host, spec.controller_port)}")
+            protocols.append("CONTROLLER:PLAINTEXT")
+        properties = {
+            "process.roles": spec.roles,
+            "node.id": str(spec.node_id),
+            "listeners": ",".join(listeners),
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "log.dirs": str(self.data_dir),
+            **self._settings,
+        }
+        if spec.broker_port is not None:
+            properties["advertised.listeners"] = listeners[0]
+            properties["inter.broker.listener.name"] = "PLAINTEXT"
+        self._node_dir.mkdir(parents=True, exist_ok=True)
+        config = self._node_dir / "server.properties"
+        config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        return config
+
+    def _format(self, java: str, classpath: str, config: Path) -> None:
+        command = [
+            # A short-lived tool: the quick compiler alone starts it about twice as fast.
+            java, *_JVM_OPTIONS, "-XX:TieredStopAtLevel=1",
+            f"-Dlog4j2.configurationFile={LOG_CONFIG}",
+            "-cp", classpath, "kafka.tools.StorageTool",
+            "format", "--cluster-id", self._cluster_id, "--config", str(config),
+        ]  # fmt: skip
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=_FORMAT_TIMEOUT, check=False
+        )
+        if result.returncode != 0:
+            tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
+            raise StartupError(f"formatting {self.data_dir} for {self.description} failed: {tail}")
