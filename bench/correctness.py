@@ -18,8 +18,8 @@ import psycopg2
 from bench.load import COLLECT_SCRIPT, Load, count_statuses, order_body, run_wrk
 from bench.outbox import event_delays_ms, percentiles_ms
 from evidence.topic_reader import Record, TopicReader
+from service.domain.events import ORDER_CREATED_TOPIC
 
-ORDER_CREATED = "order.created"
 _SAMPLES = 5
 
 
@@ -129,7 +129,7 @@ def run_correctness(
         The observations and the verdict.
     """
     customer_id = uuid.uuid4()
-    reader = TopicReader(bootstrap_servers, ORDER_CREATED, timeout=120)
+    reader = TopicReader(bootstrap_servers, ORDER_CREATED_TOPIC, timeout=120)
     positions = reader.end_positions()
     load = _collecting_load(url, customer_id, connections, post_seconds, drain_seconds)
     summary = run_wrk(load, log_path=log_path)
@@ -172,7 +172,7 @@ def _read_events_since(
     except (TimeoutError, RuntimeError) as ex:
         # Seen on Tansu (memory storage): a fetch takes seconds once a partition holds
         # ~16,000 batches, and never ends in time past ~20,000.
-        return [], f"reading {ORDER_CREATED} failed: {ex}"
+        return [], f"reading {ORDER_CREATED_TOPIC} failed: {ex}"
 
 
 def _events_of(customer_id: uuid.UUID, records: list[Record]) -> list[Record]:

@@ -46,12 +46,12 @@ import psycopg2
 
 from bench.locations import BOOTSTRAP_SERVERS, DATABASE_URL
 from bench.quantiles import nearest_rank
-from service.adapters.event_json import encode_order_created
 from service.adapters.kafka import KafkaOrderEventPublisher, TopicSpec, ensure_topics
 from service.adapters.postgres import COUNT_ORDER_ROWS, PostgresOrderRepository
 from service.adapters.postgres_connections import connection_options
 from service.domain.events import OrderCreated
 from service.domain.model import Order, OrderItem
+from service.json_forms import encode_order_created
 
 ORDER = "order"
 PHANTOM = "phantom"

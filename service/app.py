@@ -15,7 +15,7 @@ from service.api.json_body import loads_exact
 from service.api.openapi import OpenApiDocument, build_openapi
 from service.api.resources.health import Health
 from service.api.resources.metrics import Metrics
-from service.api.resources.orders import OrderCollection, OrderItem
+from service.api.resources.orders import OrderById, OrderCollection
 from service.config import Config
 from service.domain.ports import OrderEventPublisher, UnitOfWork
 from service.domain.use_cases import (
@@ -40,8 +40,6 @@ class Adapters:
     uow_factory: Callable[[], UnitOfWork]
     publisher: OrderEventPublisher
     health: HealthCheck
-    # The query that counts an order's rows, shown as evidence in phantom-event reports.
-    count_query: str
     # What GET /metrics renders; None serves an empty registry.
     metrics: CollectorRegistry | None = None
 
@@ -71,7 +69,7 @@ def create_app(config: Config, adapters: Adapters, *, clock: Clock = utc_now) ->
     app.add_route(
         "/orders", OrderCollection(create_order, adapters.uow_factory, config.max_body_bytes)
     )
-    app.add_route("/orders/{order_id}", OrderItem(GetOrder(), adapters.uow_factory))
+    app.add_route("/orders/{order_id}", OrderById(GetOrder(), adapters.uow_factory))
     app.add_route("/actuator/health", Health(adapters.health))
     app.add_route("/metrics", Metrics(adapters.metrics or CollectorRegistry()))
     app.add_route(
@@ -81,11 +79,5 @@ def create_app(config: Config, adapters: Adapters, *, clock: Clock = utc_now) ->
     if config.chaos_enabled:
         from service.chaos.wiring import install_chaos_routes  # noqa: PLC0415 (profile only)
 
-        install_chaos_routes(
-            app,
-            create_order,
-            adapters.uow_factory,
-            adapters.count_query,
-            config.max_body_bytes,
-        )
+        install_chaos_routes(app, create_order, adapters.uow_factory, config.max_body_bytes)
     return app

@@ -14,8 +14,6 @@ from prometheus_client import CollectorRegistry
 from service.adapters.cancellation_consumer import OrderCancelledConsumer
 from service.adapters.consumer_health import ConsumerHealthProbe
 from service.adapters.kafka import (
-    ORDER_CANCELLED,
-    ORDER_CREATED,
     KafkaHealthCheck,
     KafkaOrderEventPublisher,
     TopicKeeper,
@@ -23,14 +21,8 @@ from service.adapters.kafka import (
     ensure_topics,
 )
 from service.adapters.migrations import MigrationFailed, apply_migrations
-from service.adapters.outbox import Backoff, OutboxHealthProbe, OutboxRelay
-from service.adapters.postgres import (
-    COUNT_ORDER_ROWS,
-    OutboxBacklog,
-    PostgresUnitOfWork,
-    check_database,
-    read_outbox_backlog,
-)
+from service.adapters.outbox import OutboxHealthProbe, OutboxRelay
+from service.adapters.postgres import PostgresUnitOfWork, check_database, read_outbox_backlog
 from service.adapters.postgres_connections import (
     ConnectionPool,
     DatabaseBounds,
@@ -44,10 +36,12 @@ from service.adapters.prometheus import (
 )
 from service.app import Adapters, utc_now
 from service.config import Config
-from service.domain.retry import RetryDelay
+from service.domain.events import ORDER_CANCELLED_TOPIC, ORDER_CREATED_TOPIC
+from service.domain.retry import Backoff, RetryDelay
 from service.domain.use_cases import CancelOrder, ProcessedEventsPruner, RelayOutbox
 from service.health import HealthCheck, Probe
 from service.log_text import first_line
+from service.monitoring import OutboxBacklog
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +120,8 @@ def prepare_database(config: Config) -> None:
 def service_topics(config: Config) -> list[TopicSpec]:
     """Return the topics the service publishes to and consumes from."""
     return [
-        TopicSpec(ORDER_CREATED, config.kafka_topic_partitions),
-        TopicSpec(ORDER_CANCELLED, config.kafka_topic_partitions),
+        TopicSpec(ORDER_CREATED_TOPIC, config.kafka_topic_partitions),
+        TopicSpec(ORDER_CANCELLED_TOPIC, config.kafka_topic_partitions),
     ]
 
 
@@ -200,7 +194,7 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
         relay.start()
     topic_keeper = TopicKeeper(config.kafka_bootstrap_servers, service_topics(config))
     topic_keeper.start()
-    adapters = Adapters(uow_factory, publisher, health, COUNT_ORDER_ROWS, registry)
+    adapters = Adapters(uow_factory, publisher, health, metrics=registry)
     # A pass waits at most the publish timeout for its delivery reports.
     stop_timeout = config.kafka_publish_timeout_ms / 1000 + 5
     return Runtime(

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-# The one masking function of the project; imported here so callers find it with the config.
 from service.conninfo import mask_password
 
 CHAOS = "chaos"

@@ -22,3 +22,10 @@ def printable(text: object, limit: int = _LIMIT) -> str:
     if len(value) > limit:
         value = value[:limit] + "…"
     return repr(value)
+
+
+def describe_error(error: BaseException) -> str:
+    """Return the error's type and first line, short enough for health details."""
+    kind = type(error).__name__
+    message = first_line(error)
+    return (kind if message == kind else f"{kind}: {message}")[:300]

@@ -16,16 +16,14 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from service.adapters.cancellation_processing import (
-    ConsumerStatus,
-    Handler,
-    OrderCancelledProcessor,
-    Position,
-    describe_error,
-)
-from service.adapters.kafka import ORDER_CANCELLED
-from service.adapters.outbox import Backoff
+# The one sibling this module imports: its own decisions, kept free of Kafka so that they
+# are tested without a broker (see tests/unit/test_import_direction.py).
+from service.adapters.cancellation_processing import Handler, OrderCancelledProcessor
+from service.domain.events import ORDER_CANCELLED_TOPIC
+from service.domain.retry import Backoff
 from service.domain.use_cases import Clock, ProcessedEventsPruner
+from service.log_text import describe_error
+from service.monitoring import ConsumerStatus, Position
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +78,7 @@ class OrderCancelledConsumer:
         group_id: str,
         handle: Handler,
         *,
-        topic: str = ORDER_CANCELLED,
+        topic: str = ORDER_CANCELLED_TOPIC,
         retry_initial: float = 0.5,
         retry_max: float = 5.0,
         clock: Clock = _utc_now,
@@ -136,16 +134,6 @@ class OrderCancelledConsumer:
     def status(self) -> ConsumerStatus:
         """Return the consumer's state: running, counts, the message retried, the lag."""
         return self._processor.status(self._thread.is_alive() and not self._stopping.is_set())
-
-    @property
-    def handled(self) -> int:
-        """Return how many events cancelled their order (``status().processed``)."""
-        return self.status().processed
-
-    @property
-    def skipped(self) -> int:
-        """Return how many messages were skipped: malformed, or for an unknown order."""
-        return self.status().skipped
 
     @property
     def duplicates(self) -> int:

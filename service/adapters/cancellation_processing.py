@@ -14,16 +14,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from service.adapters.event_json import decode_order_cancelled
-from service.adapters.outbox import Backoff
 from service.domain.errors import DatabaseUnavailable, DuplicateEvent, OrderNotFound
 from service.domain.events import OrderCancelled
+from service.domain.retry import Backoff
 from service.domain.use_cases import Clock
-from service.log_text import first_line, printable
+from service.json_forms import decode_order_cancelled
+from service.log_text import describe_error, printable
+from service.monitoring import ConsumerStatus, Position, RetryState
 
 logger = logging.getLogger(__name__)
 
@@ -73,65 +74,6 @@ def decide(value: bytes | None, handle: Handler) -> Decision:
         # is read again, never dropped. One that never passes shows as consumer DOWN.
         return Decision(Outcome.RETRY, event, ex)
     return Decision(Outcome.CANCELLED, event)
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a message is: topic, partition, offset."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-@dataclass(frozen=True)
-class RetryState:
-    """A message whose handling failed and is being retried."""
-
-    position: Position
-    order_id: UUID | None
-    failures: int
-    since: datetime
-
-
-@dataclass(frozen=True)
-class ConsumerStatus:
-    """The consumer as the health check and the metrics see it."""
-
-    running: bool
-    processed: int
-    duplicates: int
-    skipped: int
-    # Failed attempts at a message, each followed by another one after a back-off.
-    retried: int
-    commit_failures: int
-    client_restarts: int
-    pruned: int
-    last_error: str | None
-    last_error_at: datetime | None
-    # The message retried the longest, while any is.
-    retrying: RetryState | None
-    # Set while the client is broken and about to be replaced; cleared by its next poll.
-    client_error: str | None
-    # Messages behind the end, per partition, as last read by the consumer thread.
-    lag: Mapping[int, int] = field(default_factory=dict)
-    # Polls answered by the client: it moves while the thread is not stuck.
-    polls: int = 0
-
-    @property
-    def healthy(self) -> bool:
-        """Tell whether the thread runs, its client works and no message is being retried."""
-        return self.running and self.retrying is None and self.client_error is None
-
-
-def describe_error(error: BaseException) -> str:
-    """Return the error's type and first line, short enough for health details."""
-    kind = type(error).__name__
-    message = first_line(error)
-    return (kind if message == kind else f"{kind}: {message}")[:300]
 
 
 @dataclass

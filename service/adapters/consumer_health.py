@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from service.adapters.cancellation_processing import ConsumerStatus
-from service.adapters.event_json import iso_instant
+from service.json_forms import iso_instant
+from service.monitoring import ConsumerStatus
 
 
 class ConsumerDown(RuntimeError):

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from service.adapters.event_json import encode_order_created
 from service.domain.errors import PublishFailed
-from service.domain.events import OrderCreated
+from service.domain.events import ORDER_CREATED_TOPIC, OrderCreated
 from service.domain.ports import (
     Delivery,
     MessagePublisher,
@@ -21,11 +20,9 @@ from service.domain.ports import (
     OutboxMessage,
     PublishOutcome,
 )
+from service.json_forms import encode_order_created
 
 logger = logging.getLogger(__name__)
-
-ORDER_CREATED = "order.created"
-ORDER_CANCELLED = "order.cancelled"
 
 # Errors after which a producer never works again (fatal, or fenced for good: an
 # idempotent producer on Tansu after one timeout, see the project notes). Such a
@@ -33,14 +30,18 @@ ORDER_CANCELLED = "order.cancelled"
 _UNRECOVERABLE = {KafkaError._FATAL, KafkaError.PRODUCER_FENCED, KafkaError._FENCED}
 
 
+# The producer must give up on a message before the request stops waiting for it;
+# otherwise an event the service reported lost could still be delivered later.
+# librdkafka checks message timeouts about once a second, so the report of a timed-out
+# message comes up to ~1 s late: the message timeout ends this long before the publish
+# timeout (measured: a 3.9 s message timeout reported at 4.0 s against a paused broker),
+# but never before half the publish timeout (the shortest publish timeouts).
+DELIVERY_REPORT_MARGIN_MS = 1100
+
+
 def producer_settings(bootstrap_servers: str, timeout_ms: int, linger_ms: int) -> dict:
     """Return the producer configuration, every choice on purpose."""
-    # The producer must give up on a message before the request stops waiting for it;
-    # otherwise an event the service reported lost could still be delivered later.
-    # librdkafka checks message timeouts about once a second, so the report of a
-    # timed-out message comes up to ~1 s late: keep that margin (measured: a 3.9 s
-    # message timeout reported at 4.0 s against a paused broker).
-    message_timeout_ms = max(timeout_ms // 2, timeout_ms - 1100)
+    message_timeout_ms = max(timeout_ms // 2, timeout_ms - DELIVERY_REPORT_MARGIN_MS)
     return {
         "bootstrap.servers": bootstrap_servers,
         "client.id": "order-service",
@@ -97,7 +98,7 @@ class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
         *,
         timeout_ms: int = 5000,
         linger_ms: int = 0,
-        topic: str = ORDER_CREATED,
+        topic: str = ORDER_CREATED_TOPIC,
     ) -> None:
         self._settings = producer_settings(bootstrap_servers, timeout_ms, linger_ms)
         self._settings["error_cb"] = self._on_client_error

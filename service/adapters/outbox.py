@@ -10,61 +10,16 @@ health check.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from service.adapters.event_json import iso_instant
-from service.adapters.postgres import OutboxBacklog
-from service.domain.retry import RetryDelay
+from service.domain.retry import Backoff
 from service.domain.use_cases import Clock, RelayPass
+from service.json_forms import iso_instant
+from service.monitoring import OutboxBacklog, RelayObserver, RelayStatus
 
 logger = logging.getLogger(__name__)
-
-
-class Backoff:
-    """The failures in a row of one loop, and the wait after each (see ``RetryDelay``)."""
-
-    def __init__(
-        self, initial: float, maximum: float, *, draw: Callable[[], float] = random.random
-    ) -> None:
-        self._delay = RetryDelay(initial, maximum, draw=draw)
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        """Count one more failure and return how long to wait before the next attempt."""
-        self.failures += 1
-        return self._delay(self.failures)
-
-    def reset(self) -> None:
-        """Forget the failures: the next one waits the shortest step again."""
-        self.failures = 0
-
-
-class RelayObserver:
-    """Hears what the relay did, for metrics; this base class ignores it."""
-
-    def published(self, delays: Sequence[float]) -> None:
-        """Rows confirmed by the broker; ``delays`` from each row's creation, in seconds."""
-
-    def failed(self, count: int) -> None:
-        """Rows whose publish was not confirmed in one pass (they stay pending)."""
-
-
-@dataclass(frozen=True)
-class RelayStatus:
-    """The relay as the health check sees it."""
-
-    running: bool
-    consecutive_failures: int
-    last_error: str | None
-    last_error_at: datetime | None
-    last_published_at: datetime | None
-    published: int
-    # Passes completed since the start, failed ones included.
-    passes: int
 
 
 class OutboxRelay:
@@ -234,7 +189,7 @@ class OutboxHealthProbe:
         return {
             "relayRunning": True,
             "backlog": backlog.pending,
-            "oldestPendingAgeSeconds": pending_age(backlog, self._clock()),
+            "oldestPendingAgeSeconds": backlog.pending_age(self._clock()),
             "consecutiveFailures": status.consecutive_failures,
             "lastError": status.last_error,
             "lastErrorAt": _instant(status.last_error_at),
@@ -244,13 +199,6 @@ class OutboxHealthProbe:
             "oldestStuckOrderId": backlog.oldest_stuck_order_id,
             "oldestStuckLastError": backlog.oldest_stuck_error,
         }
-
-
-def pending_age(backlog: OutboxBacklog, now: datetime) -> float:
-    """Return the age in seconds of the oldest pending row; 0 when nothing is pending."""
-    if backlog.oldest_created_at is None:
-        return 0.0
-    return round(max(0.0, (now - backlog.oldest_created_at).total_seconds()), 3)
 
 
 def _instant(moment: datetime | None) -> str | None:

@@ -5,22 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import psycopg2
 import psycopg2.extensions
 
-from service.adapters.event_json import encode_order_created
-from service.adapters.kafka import ORDER_CREATED
+# The one sibling this module imports: the pool and the bounded transaction it runs on
+# (PostgreSQL both, split only to keep each module readable).
 from service.adapters.postgres_connections import (
     ConnectionPool,
     DatabaseBounds,
     Transaction,
     connection_options,
 )
-from service.domain.events import OrderCreated
+from service.domain.events import ORDER_CREATED_TOPIC, OrderCreated
 from service.domain.model import Order, OrderItem, OrderStatus
 from service.domain.ports import (
     FailedAttempt,
@@ -28,8 +27,11 @@ from service.domain.ports import (
     OutboxMessage,
     OutboxRepository,
     ProcessedEventRepository,
+    RowCount,
     UnitOfWork,
 )
+from service.json_forms import encode_order_created
+from service.monitoring import OutboxBacklog
 
 logger = logging.getLogger(__name__)
 
@@ -151,11 +153,14 @@ class PostgresOrderRepository(OrderRepository):
                 (order.status.value, order.updated_at, str(order.id)),
             )
 
-    def count_rows(self, order_id: UUID) -> int:
-        """Count the ``orders`` rows with this id."""
+    def count_rows(self, order_id: UUID) -> RowCount:
+        """Count the ``orders`` rows with this id; give the query with the id filled in."""
+        params = (str(order_id),)
         with self._conn.cursor() as cursor:
-            cursor.execute(COUNT_ORDER_ROWS, (str(order_id),))
-            return cursor.fetchone()[0]
+            cursor.execute(COUNT_ORDER_ROWS, params)
+            rows = cursor.fetchone()[0]
+            # Bound by the driver's own quoting, so the shown query is the one the server ran.
+            return RowCount(rows, cursor.mogrify(COUNT_ORDER_ROWS, params))
 
 
 _INSERT_OUTBOX = """
@@ -187,8 +192,7 @@ FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS failure(id, error, r
 WHERE outbox.id = failure.id
 """
 
-# Shown as evidence in the phantom-event report, as COUNT_ORDER_ROWS is.
-COUNT_OUTBOX_ROWS = "SELECT count(*) FROM outbox WHERE message_key = %s"
+_COUNT_OUTBOX_ROWS = "SELECT count(*) FROM outbox WHERE message_key = %s"
 
 
 class PostgresOutboxRepository(OutboxRepository):
@@ -208,7 +212,7 @@ class PostgresOutboxRepository(OutboxRepository):
                 _INSERT_OUTBOX,
                 (
                     str(event.event_id),
-                    ORDER_CREATED,
+                    ORDER_CREATED_TOPIC,
                     str(event.order_id),
                     encode_order_created(event).decode(),
                     event.occurred_at,
@@ -218,7 +222,7 @@ class PostgresOutboxRepository(OutboxRepository):
     def count_for_order(self, order_id: UUID) -> int:
         """Count the pending rows keyed by this order id."""
         with self._conn.cursor() as cursor:
-            cursor.execute(COUNT_OUTBOX_ROWS, (str(order_id),))
+            cursor.execute(_COUNT_OUTBOX_ROWS, (str(order_id),))
             return cursor.fetchone()[0]
 
     def claim_batch(self, limit: int) -> list[OutboxMessage]:
@@ -309,21 +313,6 @@ def check_database(dsn: str, timeout: float) -> dict[str, object]:
             return {"database": conn.info.dbname, "version": cursor.fetchone()[0]}
     finally:
         conn.close()
-
-
-@dataclass(frozen=True)
-class OutboxBacklog:
-    """The pending rows of the outbox: how many, the oldest, and the stuck ones.
-
-    A row is stuck once it failed ``stuck_after`` times: it is still retried, never deleted,
-    and shown here so that someone looks at it.
-    """
-
-    pending: int
-    oldest_created_at: datetime | None
-    stuck: int = 0
-    oldest_stuck_order_id: str | None = None
-    oldest_stuck_error: str | None = None
 
 
 _READ_BACKLOG = """

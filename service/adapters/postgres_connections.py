@@ -352,6 +352,13 @@ class BoundedCursor:
             self._cursor.close()
         self._cursor = self._transaction.execute(query, params)
 
+    def mogrify(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> str:
+        """Return ``query`` with ``params`` bound as the driver sends them (no round trip)."""
+        conn = self._transaction.connection
+        with conn.cursor() as cursor:
+            sent = cursor.mogrify(query, params)
+        return sent.decode(psycopg2.extensions.encodings[conn.encoding])
+
     def fetchone(self) -> tuple | None:
         """Return the next row."""
         return self._cursor.fetchone()

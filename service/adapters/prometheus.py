@@ -19,10 +19,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.adapters.cancellation_processing import ConsumerStatus
-from service.adapters.outbox import RelayObserver, RelayStatus, pending_age
-from service.adapters.postgres import OutboxBacklog
 from service.domain.use_cases import Clock
+from service.monitoring import ConsumerStatus, OutboxBacklog, RelayObserver, RelayStatus
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +125,7 @@ class OutboxBacklogCollector(Collector):
             logger.warning("metrics: could not read the outbox backlog: %s", ex)
             return
         backlog.add_metric([], found.pending)
-        oldest.add_metric([], pending_age(found, self._clock()))
+        oldest.add_metric([], found.pending_age(self._clock()))
         stuck.add_metric([], found.stuck)
         yield backlog
         yield oldest

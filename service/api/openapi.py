@@ -177,6 +177,23 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
 
     With ``outbox`` the summaries describe the outbox mode instead of the Dual Write.
     """
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Order service (Dual Write chaos)",
+            "version": "1.0.0",
+            "description": _DESCRIPTION,
+        },
+        "paths": _paths(chaos=chaos, outbox=outbox),
+        "components": {
+            "schemas": _component_schemas(),
+            "responses": {"MethodNotAllowed": _METHOD_NOT_ALLOWED},
+        },
+    }
+
+
+def _component_schemas() -> dict[str, Any]:
+    """Return the JSON Schemas of every request and answer body, from the pydantic models."""
     models = [
         schemas.CreateOrderRequest,
         schemas.OrderCreatedResponse,
@@ -187,136 +204,147 @@ def build_openapi(*, chaos: bool, outbox: bool = False) -> dict[str, Any]:
         schemas.PhantomEventReportResponse,
     ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    return defs["$defs"]
+
+
+def _paths(*, chaos: bool, outbox: bool) -> dict[str, Any]:
+    """Return the path items, in the order the document lists them."""
     paths: dict[str, Any] = {
-        "/orders": {
-            "post": {
-                "summary": (
-                    "Place an order (the order and its order.created event in one "
-                    "transaction: the Transactional Outbox; a relay publishes it)"
-                    if outbox
-                    else "Place an order (commit, then publish order.created: the Dual Write)"
+        "/orders": {"post": _create_order(outbox=outbox)},
+        "/orders/{orderId}": {"get": _read_order()},
+        "/actuator/health": {"get": _health(outbox=outbox)},
+        "/metrics": {"get": _metrics()},
+    }
+    if chaos:
+        paths["/chaos/phantom-event"] = {"post": _phantom_event(outbox=outbox)}
+    return paths
+
+
+def _create_order(*, outbox: bool) -> dict[str, Any]:
+    """Return the ``POST /orders`` operation."""
+    return {
+        "summary": (
+            "Place an order (the order and its order.created event in one "
+            "transaction: the Transactional Outbox; a relay publishes it)"
+            if outbox
+            else "Place an order (commit, then publish order.created: the Dual Write)"
+        ),
+        "operationId": "createOrder",
+        "parameters": [_IDEMPOTENCY_KEY_HEADER],
+        "requestBody": _create_body(),
+        "responses": {
+            "201": _order_created(outbox=outbox),
+            **_BAD_BODY,
+            "422": _error(
+                "The Idempotency-Key was first used with another order; the "
+                "description names that order."
+            ),
+            "503": _CREATE_UNAVAILABLE,
+        },
+    }
+
+
+def _order_created(*, outbox: bool) -> dict[str, Any]:
+    """Return the 201 of ``POST /orders``: its body, headers and the link to the order."""
+    return {
+        **_json(
+            schemas.OrderCreatedResponse,
+            "Created; its event waits in the outbox for the relay."
+            if outbox
+            else "Created (also when the event was lost: see the service log).",
+        ),
+        "headers": {
+            "Location": {
+                "description": "/orders/{orderId}",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+            IDEMPOTENT_REPLAYED: {
+                "description": (
+                    "Sent on a repeat of an Idempotency-Key: the order was "
+                    "placed by the first request, nothing new was stored."
                 ),
-                "operationId": "createOrder",
-                "parameters": [_IDEMPOTENCY_KEY_HEADER],
-                "requestBody": _create_body(),
-                "responses": {
-                    "201": {
-                        **_json(
-                            schemas.OrderCreatedResponse,
-                            "Created; its event waits in the outbox for the relay."
-                            if outbox
-                            else "Created (also when the event was lost: see the service log).",
-                        ),
-                        "headers": {
-                            "Location": {
-                                "description": "/orders/{orderId}",
-                                "required": True,
-                                "schema": {"type": "string"},
-                            },
-                            IDEMPOTENT_REPLAYED: {
-                                "description": (
-                                    "Sent on a repeat of an Idempotency-Key: the order was "
-                                    "placed by the first request, nothing new was stored."
-                                ),
-                                "required": False,
-                                "schema": {"type": "string", "enum": ["true"]},
-                            },
-                        },
-                        "links": {
-                            "GetOrder": {
-                                "operationId": "getOrder",
-                                "parameters": {"orderId": "$response.body#/orderId"},
-                                "description": "The order just placed.",
-                            }
-                        },
-                    },
-                    **_BAD_BODY,
-                    "422": _error(
-                        "The Idempotency-Key was first used with another order; the "
-                        "description names that order."
-                    ),
-                    "503": _CREATE_UNAVAILABLE,
-                },
-            }
+                "required": False,
+                "schema": {"type": "string", "enum": ["true"]},
+            },
         },
-        "/orders/{orderId}": {
-            "get": {
-                "summary": "Read an order",
+        "links": {
+            "GetOrder": {
                 "operationId": "getOrder",
-                "parameters": [
-                    {
-                        "name": "orderId",
-                        "in": "path",
-                        "required": True,
-                        "description": "Any other text is no order's id: 404.",
-                        "schema": schemas.UUID_SCHEMA,
-                    }
-                ],
-                "responses": {
-                    "200": _json(schemas.OrderResponse, "The order."),
-                    "404": _error("No such order, or the id is not a UUID."),
-                    "503": _DATABASE_DOWN,
-                },
-            }
-        },
-        "/actuator/health": {
-            "get": {
-                "summary": "Health of the database and the broker"
-                + (", and the outbox relay's backlog" if outbox else ""),
-                "description": _HEALTH_DESCRIPTION,
-                "operationId": "health",
-                "responses": {
-                    "200": _json(schemas.HealthResponse, "Every component is UP."),
-                    "503": _json(schemas.HealthResponse, "A component is DOWN."),
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Metrics in the Prometheus text format",
-                "description": _METRICS_DESCRIPTION,
-                "operationId": "metrics",
-                "responses": {
-                    "200": {
-                        "description": "The metrics (text exposition format 0.0.4).",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
+                "parameters": {"orderId": "$response.body#/orderId"},
+                "description": "The order just placed.",
             }
         },
     }
-    if chaos:
-        paths["/chaos/phantom-event"] = {
-            "post": {
-                "summary": (
-                    "Attempt the phantom event: store the event in the outbox, then roll "
-                    "the order back (nothing is published)"
-                    if outbox
-                    else "Force the phantom event: publish, then roll the order back"
-                ),
-                "description": (
-                    "Only with the chaos profile. Every field of the report is observed."
-                ),
-                "operationId": "phantomEvent",
-                "requestBody": _create_body(),
-                "responses": {
-                    "200": _json(schemas.PhantomEventReportResponse, "What was observed."),
-                    **_BAD_BODY,
-                    "503": _DATABASE_DOWN,
-                },
-            }
-        }
+
+
+def _read_order() -> dict[str, Any]:
+    """Return the ``GET /orders/{orderId}`` operation."""
     return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Order service (Dual Write chaos)",
-            "version": "1.0.0",
-            "description": _DESCRIPTION,
+        "summary": "Read an order",
+        "operationId": "getOrder",
+        "parameters": [
+            {
+                "name": "orderId",
+                "in": "path",
+                "required": True,
+                "description": "Any other text is no order's id: 404.",
+                "schema": schemas.UUID_SCHEMA,
+            }
+        ],
+        "responses": {
+            "200": _json(schemas.OrderResponse, "The order."),
+            "404": _error("No such order, or the id is not a UUID."),
+            "503": _DATABASE_DOWN,
         },
-        "paths": paths,
-        "components": {
-            "schemas": defs["$defs"],
-            "responses": {"MethodNotAllowed": _METHOD_NOT_ALLOWED},
+    }
+
+
+def _health(*, outbox: bool) -> dict[str, Any]:
+    """Return the ``GET /actuator/health`` operation."""
+    return {
+        "summary": "Health of the database and the broker"
+        + (", and the outbox relay's backlog" if outbox else ""),
+        "description": _HEALTH_DESCRIPTION,
+        "operationId": "health",
+        "responses": {
+            "200": _json(schemas.HealthResponse, "Every component is UP."),
+            "503": _json(schemas.HealthResponse, "A component is DOWN."),
+        },
+    }
+
+
+def _metrics() -> dict[str, Any]:
+    """Return the ``GET /metrics`` operation."""
+    return {
+        "summary": "Metrics in the Prometheus text format",
+        "description": _METRICS_DESCRIPTION,
+        "operationId": "metrics",
+        "responses": {
+            "200": {
+                "description": "The metrics (text exposition format 0.0.4).",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+
+
+def _phantom_event(*, outbox: bool) -> dict[str, Any]:
+    """Return the ``POST /chaos/phantom-event`` operation (chaos profile only)."""
+    return {
+        "summary": (
+            "Attempt the phantom event: store the event in the outbox, then roll "
+            "the order back (nothing is published)"
+            if outbox
+            else "Force the phantom event: publish, then roll the order back"
+        ),
+        "description": "Only with the chaos profile. Every field of the report is observed.",
+        "operationId": "phantomEvent",
+        "requestBody": _create_body(),
+        "responses": {
+            "200": _json(schemas.PhantomEventReportResponse, "What was observed."),
+            **_BAD_BODY,
+            "503": _DATABASE_DOWN,
         },
     }
 

@@ -10,7 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from service.domain.model import CENT, MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE
+from service.domain.model import CENT, MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE, OrderStatus
+from service.domain.use_cases import WriteMode
 
 # The RFC 9562 spelling, any case. pydantic alone would also take 32 bare digits, braces
 # and "urn:uuid:", which JSON Schema's format "uuid" refuses: the document and the API
@@ -18,6 +19,11 @@ from service.domain.model import CENT, MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _UUID = re.compile(UUID_PATTERN.strip("^$"))
 UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+
+# The values the answers may carry, spelt once, in the domain: Literal[("a", "b")] is
+# Literal["a", "b"], so the document lists them as an enum of strings.
+_STATUSES = tuple(status.value for status in OrderStatus)
+_WRITE_MODES = tuple(mode.value for mode in WriteMode)
 
 # Integral values this far out all fail the range check alike; clamping them keeps int()
 # from building a number of a billion digits out of "1e999999999".
@@ -124,7 +130,7 @@ class OrderResponse(BaseModel):
 
     id: UUID
     customerId: UUID
-    status: Literal["CREATED", "CANCELLED"]
+    status: Literal[_STATUSES]
     total: float
     items: list[OrderItemResponse]
     createdAt: str
@@ -149,7 +155,7 @@ class PhantomEventReportResponse(BaseModel):
     kafkaError: str | None = Field(description="Why the publish failed, when it did.")
     dbQuery: str = Field(description="The query that counted the order's rows.")
     dbRowsFound: int
-    mode: Literal["dual-write", "outbox"] = Field(
+    mode: Literal[_WRITE_MODES] = Field(
         description="How the create-order use case wrote the event: published it (Dual "
         "Write) or stored it in the outbox in the order's transaction."
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from service.domain.ports import UnitOfWork
@@ -40,16 +39,20 @@ class ChaosOrderExecutor:
 class PhantomEventChaosInterceptor:
     """The counterpart of the seed's ``@Around`` aspect: a proxy around the executor.
 
-    ``execute`` lets the real executor run to its end, then raises
+    It offers the executor's ``execute`` and says what it is: in a traceback, a log or
+    its repr it shows as the interceptor around ``ChaosOrderExecutor.execute``, never as
+    the executor itself. ``execute`` lets the real executor run to its end, then raises
     ``PhantomEventSimulationException`` before the surrounding transaction can commit.
     """
 
     def __init__(self, target: ChaosOrderExecutor) -> None:
         self._target = target
 
-    @functools.wraps(ChaosOrderExecutor.execute)
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} around {type(self._target).__name__}.execute>"
+
     def execute(self, command: CreateOrderCommand, uow: UnitOfWork) -> CreateOrderResult:
-        """Run the target, then raise with its result."""
+        """Run the target's ``execute``, then raise ``PhantomEventSimulationException``."""
         result = self._target.execute(command, uow)
         logger.warning("CHAOS: forcing a rollback after the publish of orderId=%s", result.order_id)
         raise PhantomEventSimulationException(result)

@@ -26,9 +26,8 @@ class PhantomEvent:
 def report_json(report: PhantomEventReport) -> dict:
     """Return the JSON form of a phantom-event report (camelCase, as in the seed)."""
     delivery = report.result.delivery
-    order_id = str(report.result.order_id)
     return {
-        "orderId": order_id,
+        "orderId": str(report.result.order_id),
         "eventId": str(report.result.event.event_id),
         "existsInDb": report.exists_in_db,
         "eventSentToKafka": report.result.event_sent,
@@ -39,8 +38,8 @@ def report_json(report: PhantomEventReport) -> dict:
         "kafkaPartition": delivery.partition if delivery else None,
         "kafkaOffset": delivery.offset if delivery else None,
         "kafkaError": report.result.publish_error,
-        "dbQuery": report.query.replace("%s", f"'{order_id}'"),
+        "dbQuery": report.query,
         "dbRowsFound": report.rows_found,
-        "mode": "outbox" if report.result.via_outbox else "dual-write",
+        "mode": report.result.mode.value,
         "outboxRowsFound": report.outbox_rows_found,
     }

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from service.chaos.executor import PhantomEventChaosInterceptor, PhantomEventSimulationException
-from service.domain.ports import UnitOfWork
+from service.domain.ports import RowCount, UnitOfWork
 from service.domain.use_cases import CreateOrderCommand, CreateOrderResult
 
 _PHANTOM = (
@@ -43,6 +43,7 @@ class PhantomEventReport:
     result: CreateOrderResult
     rows_found: int
     db_rolled_back: bool
+    # The query that counted the order's rows, its id filled in by the repository.
     query: str
     # Outbox mode only: the order's outbox rows, counted on a fresh connection after the
     # rollback. None in Dual Write mode, where the use case writes no outbox row.
@@ -79,11 +80,9 @@ class ChaosService:
         self,
         uow_factory: Callable[[], UnitOfWork],
         executor: PhantomEventChaosInterceptor,
-        count_query: str,
     ) -> None:
         self._uow_factory = uow_factory
         self._executor = executor
-        self._count_query = count_query
 
     def attempt_phantom_order(self, command: CreateOrderCommand) -> PhantomEventReport:
         """Create an order whose transaction rolls back after its event was published."""
@@ -96,19 +95,19 @@ class ChaosService:
             result = ex.result
         else:
             raise RuntimeError("the phantom-event interceptor did not fire")
-        rows_found, outbox_rows_found = self._count_rows(result)
+        count, outbox_rows_found = self._count_rows(result)
         return PhantomEventReport(
             result=result,
-            rows_found=rows_found,
+            rows_found=count.rows,
             db_rolled_back=uow.rolled_back and not uow.committed,
-            query=self._count_query,
+            query=count.query,
             outbox_rows_found=outbox_rows_found,
         )
 
-    def _count_rows(self, result: CreateOrderResult) -> tuple[int, int | None]:
+    def _count_rows(self, result: CreateOrderResult) -> tuple[RowCount, int | None]:
         # A new unit of work borrows another connection: what it sees is committed data.
         with self._uow_factory() as fresh:
-            rows = fresh.orders.count_rows(result.order_id)
+            count = fresh.orders.count_rows(result.order_id)
             if not result.via_outbox:
-                return rows, None
-            return rows, fresh.outbox.count_for_order(result.order_id)
+                return count, None
+            return count, fresh.outbox.count_for_order(result.order_id)

@@ -20,12 +20,11 @@ def install_chaos_routes(
     app: falcon.App,
     create_order: PlaceOrder,
     uow_factory: Callable[[], UnitOfWork],
-    count_query: str,
     max_body_bytes: int,
 ) -> None:
     """Route ``POST /chaos/phantom-event`` and warn loudly that chaos is on."""
     executor = PhantomEventChaosInterceptor(ChaosOrderExecutor(create_order))
-    chaos_service = ChaosService(uow_factory, executor, count_query)
+    chaos_service = ChaosService(uow_factory, executor)
     app.add_route("/chaos/phantom-event", PhantomEvent(chaos_service, max_body_bytes))
     # In outbox mode the endpoint publishes nothing, but it still creates and rolls back
     # orders on purpose: the warning stays loud in both modes.

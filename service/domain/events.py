@@ -1,4 +1,4 @@
-"""The events an order produces and consumes."""
+"""The events an order produces and consumes, and the topics they travel on."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from decimal import Decimal
 from uuid import UUID
 
 from service.domain.model import Order, OrderItem
+
+# The topics of the design's fixed names: every adapter, the composition root and the tests
+# take them from here.
+ORDER_CREATED_TOPIC = "order.created"
+ORDER_CANCELLED_TOPIC = "order.cancelled"
 
 
 @dataclass(frozen=True)

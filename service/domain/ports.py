@@ -14,6 +14,14 @@ from service.domain.events import OrderCreated
 from service.domain.model import Order
 
 
+@dataclass(frozen=True)
+class RowCount:
+    """What a count found, and the query that counted, with its parameters filled in."""
+
+    rows: int
+    query: str
+
+
 class OrderRepository(abc.ABC):
     """Orders, stored inside the current unit of work's transaction."""
 
@@ -39,8 +47,8 @@ class OrderRepository(abc.ABC):
         """Store the status and update time of an existing order."""
 
     @abc.abstractmethod
-    def count_rows(self, order_id: UUID) -> int:
-        """Return how many rows of ``orders`` have this id (0 or 1): evidence, not a guess."""
+    def count_rows(self, order_id: UUID) -> RowCount:
+        """Count the rows of ``orders`` with this id (0 or 1): evidence, not a guess."""
 
 
 @dataclass(frozen=True)

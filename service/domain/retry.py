@@ -30,3 +30,22 @@ class RetryDelay:
         doublings = min(max(0, failures - 1), _MAX_DOUBLINGS)
         step = min(self.maximum, self.initial * 2**doublings)
         return step / 2 + self._draw() * step / 2
+
+
+class Backoff:
+    """The failures in a row of one loop, and the wait after each (see ``RetryDelay``)."""
+
+    def __init__(
+        self, initial: float, maximum: float, *, draw: Callable[[], float] = random.random
+    ) -> None:
+        self._delay = RetryDelay(initial, maximum, draw=draw)
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        """Count one more failure and return how long to wait before the next attempt."""
+        self.failures += 1
+        return self._delay(self.failures)
+
+    def reset(self) -> None:
+        """Forget the failures: the next one waits the shortest step again."""
+        self.failures = 0

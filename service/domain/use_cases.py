@@ -9,6 +9,7 @@ least once.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,13 @@ class CreateOrderCommand:
     idempotency_key: str | None = None
 
 
+class WriteMode(enum.StrEnum):
+    """How a create-order use case writes the event, by the names the API answers with."""
+
+    DUAL_WRITE = "dual-write"
+    OUTBOX = "outbox"
+
+
 @dataclass(frozen=True)
 class CreateOrderResult:
     """What happened to a new order: its id and the fate of its event."""
@@ -81,6 +89,11 @@ class CreateOrderResult:
     def event_sent(self) -> bool:
         """Tell whether the broker confirmed the event."""
         return self.delivery is not None
+
+    @property
+    def mode(self) -> WriteMode:
+        """Tell how the event was written: published at once, or stored in the outbox."""
+        return WriteMode.OUTBOX if self.via_outbox else WriteMode.DUAL_WRITE
 
 
 # Both create-order use cases have this shape, so the API and the chaos executor run

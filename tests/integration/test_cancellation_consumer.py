@@ -21,12 +21,14 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
 from embedded_stack import BrokerProcess, TcpProxy
+from embedded_stack.polling import wait_until
 from service.adapters.cancellation_consumer import OrderCancelledConsumer
 from service.adapters.consumer_health import ConsumerHealthProbe
-from service.adapters.kafka import ORDER_CANCELLED, TopicSpec, ensure_topics
+from service.adapters.kafka import TopicSpec, ensure_topics
 from service.adapters.prometheus import OrderCancelledCollector
 from service.app import utc_now
 from service.domain.errors import DatabaseUnavailable
+from service.domain.events import ORDER_CANCELLED_TOPIC
 from service.domain.use_cases import CancelOrder, ProcessedEventsPruner
 from service.health import HealthCheck
 from tests.integration.helpers import order_body, query_one, wait_for
@@ -50,9 +52,36 @@ def producer(config):
     producer.flush(5)
 
 
-def send(producer: Producer, value: bytes, key: str | None = None, topic=ORDER_CANCELLED) -> None:
-    producer.produce(topic, value=value, key=key)
+def send(
+    producer: Producer, value: bytes, key: str | None = None, topic=ORDER_CANCELLED_TOPIC
+) -> TopicPartition:
+    """Produce one message and return where it was written, from its delivery report."""
+    reports = []
+    producer.produce(
+        topic, value=value, key=key, on_delivery=lambda error, msg: reports.append((error, msg))
+    )
     assert producer.flush(10) == 0, "the test message was not delivered"
+    [(error, message)] = reports
+    assert error is None, error
+    return TopicPartition(message.topic(), message.partition(), message.offset())
+
+
+def committed_offset(config, partition: int) -> int:
+    """Return the service group's committed offset on one ``order.cancelled`` partition.
+
+    The committed offset is the next one the group reads; negative while none is committed.
+    """
+    probe = Consumer(
+        {
+            "bootstrap.servers": config.kafka_bootstrap_servers,
+            "group.id": config.kafka_consumer_group,
+        }
+    )
+    try:
+        [committed] = probe.committed([TopicPartition(ORDER_CANCELLED_TOPIC, partition)], timeout=5)
+        return committed.offset
+    finally:
+        probe.close()
 
 
 def cancellation(order_id: str, event_id: str | None = None) -> bytes:
@@ -176,30 +205,31 @@ def test_malformed_and_unknown_cancellations_are_skipped_without_stopping_the_co
     assert runtime.consumer.status().skipped - skipped_before == 3
 
 
-def test_consumer_commits_its_offsets(config, client, db, producer):
+def test_consumer_commits_the_offset_of_the_message_it_handled(config, client, db, producer):
     order_id = place_order(client)
-    send(producer, cancellation(order_id), key=order_id)
+    # Any partition of the topic may get the message: read them all before it is sent.
+    partitions = (
+        producer.list_topics(ORDER_CANCELLED_TOPIC, timeout=5)
+        .topics[ORDER_CANCELLED_TOPIC]
+        .partitions
+    )
+    before = {partition: committed_offset(config, partition) for partition in partitions}
+
+    written = send(producer, cancellation(order_id), key=order_id)
     wait_for(lambda: status_of(db, order_id) == "CANCELLED", CANCEL_TIMEOUT, "the cancellation")
 
-    def committed_total() -> int:
-        probe = Consumer(
-            {
-                "bootstrap.servers": config.kafka_bootstrap_servers,
-                "group.id": config.kafka_consumer_group,
-            }
-        )
-        try:
-            metadata = probe.list_topics("order.cancelled", timeout=5)
-            partitions = [
-                TopicPartition("order.cancelled", p)
-                for p in metadata.topics["order.cancelled"].partitions
-            ]
-            return sum(max(tp.offset, 0) for tp in probe.committed(partitions, timeout=5))
-        finally:
-            probe.close()
+    def committed_past_the_message() -> int | None:
+        offset = committed_offset(config, written.partition)
+        return offset if offset > written.offset else None
 
-    # Every message this session sent is committed: the restart of a consumer resumes there.
-    assert wait_for(committed_total, 10, "the offset commit") > 0
+    # Commits are asynchronous: the next offset to read moves past this message shortly
+    # after it was handled, so a restarted consumer does not read it again.
+    after = wait_until(
+        committed_past_the_message,
+        timeout=10,
+        what=f"the commit past {written.topic}[{written.partition}]@{written.offset}",
+    )
+    assert before[written.partition] <= written.offset < after
 
 
 def test_health_and_metrics_show_the_service_consumer(client, db, producer):
@@ -314,7 +344,7 @@ def broker_behind_a_proxy() -> Iterator[tuple[str, TcpProxy]]:
         BrokerProcess(broker_port, advertised=bootstrap),
         TcpProxy(proxy_port, "127.0.0.1", broker_port) as proxy,
     ):
-        ensure_topics(bootstrap, [TopicSpec(ORDER_CANCELLED, 1)], timeout=10)
+        ensure_topics(bootstrap, [TopicSpec(ORDER_CANCELLED_TOPIC, 1)], timeout=10)
         yield bootstrap, proxy
 
 

@@ -16,7 +16,6 @@ from uuid import uuid4
 import psycopg2
 import pytest
 
-from service.adapters.event_json import encode_order_created
 from service.adapters.migrations import apply_migrations
 from service.adapters.postgres import ConnectionPool, PostgresUnitOfWork, read_outbox_backlog
 from service.app import utc_now
@@ -27,6 +26,7 @@ from service.domain.use_cases import (
     ItemLine,
     RelayOutbox,
 )
+from service.json_forms import encode_order_created
 from tests.integration.helpers import connection_pool
 from tests.integration.outbox_support import private_database, scalar
 from tests.unit.fakes import FakeMessagePublisher

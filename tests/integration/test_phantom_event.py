@@ -63,12 +63,7 @@ def test_failed_publish_reports_that_no_phantom_was_produced(
     config, runtime, db, created_events, unreachable_broker
 ):
     publisher = KafkaOrderEventPublisher(unreachable_broker, timeout_ms=2000)
-    adapters = Adapters(
-        runtime.adapters.uow_factory,
-        publisher,
-        runtime.adapters.health,
-        runtime.adapters.count_query,
-    )
+    adapters = Adapters(runtime.adapters.uow_factory, publisher, runtime.adapters.health)
     client = testing.TestClient(create_app(config, adapters))
     before = created_events.end_positions()
     try:

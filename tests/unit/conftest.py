@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 from falcon import testing
 
-from service.adapters.postgres import COUNT_ORDER_ROWS
 from service.app import Adapters, create_app
 from service.config import load_config
 from service.health import HealthCheck
@@ -85,7 +84,6 @@ def make_client(database, publisher, health_checks):
             uow_factory=uow_factory or (lambda: FakeUnitOfWork(database)),
             publisher=publisher,
             health=health or health_checks(),
-            count_query=COUNT_ORDER_ROWS,
             metrics=metrics,
         )
         return testing.TestClient(create_app(config, adapters, clock=fixed_clock))

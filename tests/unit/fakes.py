@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from service.adapters.event_json import encode_order_created
 from service.domain.errors import PublishFailed
-from service.domain.events import OrderCreated
+from service.domain.events import ORDER_CREATED_TOPIC, OrderCreated
 from service.domain.model import Order
 from service.domain.ports import (
     Delivery,
@@ -25,12 +24,18 @@ from service.domain.ports import (
     OutboxRepository,
     ProcessedEventRepository,
     PublishOutcome,
+    RowCount,
     UnitOfWork,
 )
+from service.json_forms import encode_order_created
 
 
 class FakeOrderRepository(OrderRepository):
-    """Orders in a dict keyed by id; ``count_rows`` answers as the SQL count would."""
+    """Orders in a dict keyed by id; ``count_rows`` answers as the SQL count would.
+
+    Its query text is this fake's own rendering of the count the Postgres repository runs
+    (whose text the integration tests check): the unit tests see it passed through as given.
+    """
 
     def __init__(self, orders: dict[UUID, Order] | None = None) -> None:
         self.orders: dict[UUID, Order] = {} if orders is None else orders
@@ -57,8 +62,9 @@ class FakeOrderRepository(OrderRepository):
             raise KeyError(order.id)
         self.orders[order.id] = order
 
-    def count_rows(self, order_id: UUID) -> int:
-        return 1 if order_id in self.orders else 0
+    def count_rows(self, order_id: UUID) -> RowCount:
+        rows = 1 if order_id in self.orders else 0
+        return RowCount(rows, f"SELECT count(*) FROM orders WHERE id = '{order_id}'")
 
 
 class FakeOutboxRepository(OutboxRepository):
@@ -77,7 +83,7 @@ class FakeOutboxRepository(OutboxRepository):
         self.rows[row_id] = OutboxMessage(
             row_id,
             event.event_id,
-            "order.created",
+            ORDER_CREATED_TOPIC,
             str(event.order_id),
             encode_order_created(event),
             event.occurred_at,
@@ -248,7 +254,7 @@ class FailingUnitOfWork(FakeUnitOfWork):
 class FakePublisher(OrderEventPublisher):
     """Records what it is asked to publish; confirms it, or fails once told to."""
 
-    def __init__(self, topic: str = "order.created", partition: int = 0) -> None:
+    def __init__(self, topic: str = ORDER_CREATED_TOPIC, partition: int = 0) -> None:
         self.topic = topic
         self.partition = partition
         self.attempts: list[OrderCreated] = []

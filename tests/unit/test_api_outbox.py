@@ -9,12 +9,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.adapters.postgres import OutboxBacklog
 from service.adapters.prometheus import (
     OutboxBacklogCollector,
     PrometheusRelayObserver,
     new_registry,
 )
+from service.monitoring import OutboxBacklog
 
 from .conftest import NOW, fixed_clock
 from .fakes import FakeUnitOfWork

@@ -19,19 +19,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
 from service.adapters.cancellation_consumer import RETRY_MAX_LIMIT, OrderCancelledConsumer
-from service.adapters.cancellation_processing import (
-    OrderCancelledProcessor,
-    Outcome,
-    Position,
-    decide,
-)
+from service.adapters.cancellation_processing import OrderCancelledProcessor, Outcome, decide
 from service.adapters.consumer_health import ConsumerDown, ConsumerHealthProbe
-from service.adapters.outbox import Backoff
 from service.adapters.prometheus import OrderCancelledCollector
 from service.config import load_config
 from service.domain.errors import DatabaseUnavailable
 from service.domain.model import Order, OrderItem, OrderStatus
+from service.domain.retry import Backoff
 from service.domain.use_cases import CancelOrder, ProcessedEventsPruner
+from service.monitoring import Position
 
 from .conftest import NOW, fixed_clock
 from .fakes import FakeDatabase, FakeUnitOfWork

@@ -7,7 +7,6 @@ from uuid import uuid4
 
 import pytest
 
-from service.adapters.postgres import COUNT_ORDER_ROWS
 from service.chaos.executor import (
     ChaosOrderExecutor,
     PhantomEventChaosInterceptor,
@@ -32,7 +31,7 @@ def an_interceptor(publisher) -> PhantomEventChaosInterceptor:
 
 
 def a_chaos_service(publisher, database, unit_of_work=FakeUnitOfWork) -> ChaosService:
-    return ChaosService(lambda: unit_of_work(database), an_interceptor(publisher), COUNT_ORDER_ROWS)
+    return ChaosService(lambda: unit_of_work(database), an_interceptor(publisher))
 
 
 def test_executor_runs_the_ordinary_create_order_use_case(database, publisher):
@@ -139,6 +138,14 @@ def test_order_left_by_a_rollback_that_did_not_hold_is_reported(database, publis
     assert report.explanation.startswith("UNEXPECTED")
 
 
+def test_interceptor_names_itself_and_not_the_method_it_intercepts(publisher):
+    interceptor = an_interceptor(publisher)
+
+    assert repr(interceptor) == "<PhantomEventChaosInterceptor around ChaosOrderExecutor.execute>"
+    assert interceptor.execute.__qualname__ == "PhantomEventChaosInterceptor.execute"
+    assert not hasattr(interceptor.execute, "__wrapped__")
+
+
 def test_commit_by_a_nested_block_that_did_not_join_is_reported(database, publisher):
     service = a_chaos_service(publisher, database, NonJoiningUnitOfWork)
 
@@ -166,7 +173,7 @@ def test_invalid_order_reaches_neither_database_nor_broker(database, publisher):
 
 def test_boundary_refuses_an_executor_without_the_interceptor(database, publisher):
     plain = ChaosOrderExecutor(CreateOrder(publisher, fixed_clock))
-    service = ChaosService(lambda: FakeUnitOfWork(database), plain, COUNT_ORDER_ROWS)
+    service = ChaosService(lambda: FakeUnitOfWork(database), plain)
 
     with pytest.raises(RuntimeError, match="interceptor did not fire"):
         service.attempt_phantom_order(a_command())

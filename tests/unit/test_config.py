@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.config import load_config, mask_password
+from service.config import load_config
+from service.conninfo import mask_password
 
 
 def test_defaults_match_the_docker_compose_addresses():

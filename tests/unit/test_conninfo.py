@@ -7,8 +7,8 @@ import pytest
 
 from embedded_stack.settings import PostgresAddress, redact
 from service.__main__ import describe
-from service.config import load_config, mask_password
-from service.conninfo import scrub
+from service.config import load_config
+from service.conninfo import mask_password, scrub
 
 SECRET = "Sup3r-s3cret"
 

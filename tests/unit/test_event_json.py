@@ -1,4 +1,4 @@
-"""The wire form of events: ``order.created`` out, ``order.cancelled`` in."""
+"""The JSON forms (``service.json_forms``): ``order.created`` out, ``order.cancelled`` in."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from service.adapters.event_json import (
+from service.api.resources.orders import order_json
+from service.domain.events import OrderCreated
+from service.domain.model import MAX_TOTAL, Order, OrderItem
+from service.json_forms import (
     MalformedEvent,
     decode_order_cancelled,
     encode_order_created,
     iso_instant,
+    items_json,
     json_number,
 )
-from service.domain.events import OrderCreated
-from service.domain.model import MAX_TOTAL, Order, OrderItem
 
 from .conftest import NOW
 
@@ -79,6 +81,16 @@ def test_order_created_amounts_are_json_numbers():
     assert payload["totalAmount"] == 304.9
     assert [item["unitPrice"] for item in payload["items"]] == [149.95, 5]
     assert type(payload["items"][1]["unitPrice"]) is int
+
+
+def test_an_order_and_its_event_show_the_items_alike():
+    items = (OrderItem(uuid4(), 2, Decimal("149.95")), OrderItem(uuid4(), 1, Decimal("5")))
+    order = Order.place(ORDER_ID, uuid4(), items, NOW)
+
+    event_items = json.loads(encode_order_created(OrderCreated.of(order, EVENT_ID, NOW)))["items"]
+
+    assert order_json(order)["items"] == event_items == items_json(items)
+    assert [item["productId"] for item in event_items] == [str(i.product_id) for i in items]
 
 
 def test_order_created_is_compact_utf8_json():

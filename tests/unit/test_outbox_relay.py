@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
 
-from service.adapters.outbox import (
-    Backoff,
-    OutboxHealthProbe,
-    OutboxRelay,
-    RelayObserver,
-    RelayStatus,
-    pending_age,
-)
-from service.adapters.postgres import OutboxBacklog
+from embedded_stack.polling import poll_until
+from service.adapters.outbox import OutboxHealthProbe, OutboxRelay
 from service.domain.events import OrderCreated
-from service.domain.retry import RetryDelay
+from service.domain.retry import Backoff, RetryDelay
 from service.domain.use_cases import CreateOrderViaOutbox, RelayOutbox
+from service.monitoring import OutboxBacklog, RelayObserver, RelayStatus
 
 from .conftest import NOW, fixed_clock
 from .fakes import FakeMessagePublisher, FakeUnitOfWork
@@ -274,7 +267,7 @@ def test_relay_thread_publishes_until_stopped(database, messages):
 
     relay.start()
     try:
-        assert _eventually(lambda: len(messages.published) == 3)
+        assert poll_until(lambda: len(messages.published) == 3, timeout=5.0)
         assert relay.status().running
     finally:
         relay.stop(timeout=5)
@@ -291,19 +284,10 @@ def test_relay_thread_survives_an_error_outside_the_pass(database, messages):
     relay = a_relay(database, messages, BrokenObserver())
     relay.start()
     try:
-        assert _eventually(lambda: relay.status().passes >= 2)
+        assert poll_until(lambda: relay.status().passes >= 2, timeout=5.0)
         assert relay.status().running
     finally:
         relay.stop(timeout=5)
-
-
-def _eventually(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class StubRelay:
@@ -347,5 +331,5 @@ def test_health_is_down_when_the_relay_does_not_run():
 
 
 def test_pending_age_is_zero_without_pending_rows_and_never_negative():
-    assert pending_age(OutboxBacklog(0, None), NOW) == 0.0
-    assert pending_age(OutboxBacklog(1, NOW + timedelta(seconds=2)), NOW) == 0.0
+    assert OutboxBacklog(0, None).pending_age(NOW) == 0.0
+    assert OutboxBacklog(1, NOW + timedelta(seconds=2)).pending_age(NOW) == 0.0

@@ -9,7 +9,6 @@ from uuid import uuid4
 
 import pytest
 
-from service.adapters.event_json import encode_order_created
 from service.domain.errors import DuplicateEvent, InvalidOrder, OrderNotFound
 from service.domain.events import OrderCancelled
 from service.domain.model import OrderStatus
@@ -20,6 +19,7 @@ from service.domain.use_cases import (
     ItemLine,
     RelayOutbox,
 )
+from service.json_forms import encode_order_created
 
 from .conftest import NOW, fixed_clock
 from .fakes import FailingUnitOfWork, FakeMessagePublisher, FakeUnitOfWork

@@ -67,8 +67,8 @@ def test_a_later_unit_of_work_sees_only_committed_orders(database):
         uow.orders.add(dropped)
 
     with FakeUnitOfWork(database) as fresh:
-        assert fresh.orders.count_rows(kept.id) == 1
-        assert fresh.orders.count_rows(dropped.id) == 0
+        assert fresh.orders.count_rows(kept.id).rows == 1
+        assert fresh.orders.count_rows(dropped.id).rows == 0
 
 
 def test_nested_block_joins_the_outer_transaction(database):

@@ -7,7 +7,6 @@ from uuid import UUID
 
 import falcon
 
-from service.adapters.event_json import iso_instant, json_number
 from service.api.hooks import require_json_body
 from service.api.schemas import is_uuid_text
 from service.api.validation import create_order_command, idempotency_key
@@ -15,6 +14,7 @@ from service.domain.errors import OrderNotFound
 from service.domain.model import Order
 from service.domain.ports import UnitOfWork
 from service.domain.use_cases import GetOrder, PlaceOrder
+from service.json_forms import iso_instant, items_json, json_number
 
 UowFactory = Callable[[], UnitOfWork]
 
@@ -49,7 +49,7 @@ class OrderCollection:
         resp.media = {"orderId": str(result.order_id)}
 
 
-class OrderItem:
+class OrderById:
     """Read one order."""
 
     def __init__(self, get_order: GetOrder, uow_factory: UowFactory) -> None:
@@ -65,21 +65,14 @@ class OrderItem:
         resp.media = order_json(self._get_order(parsed, self._uow_factory()))
 
 
-def order_json(order: Order) -> dict:
+def order_json(order: Order) -> dict[str, object]:
     """Return the JSON form of a stored order."""
     return {
         "id": str(order.id),
         "customerId": str(order.customer_id),
         "status": order.status.value,
         "total": json_number(order.total),
-        "items": [
-            {
-                "productId": str(item.product_id),
-                "quantity": item.quantity,
-                "unitPrice": json_number(item.unit_price),
-            }
-            for item in order.items
-        ],
+        "items": items_json(order.items),
         "createdAt": iso_instant(order.created_at),
         "updatedAt": iso_instant(order.updated_at),
     }
