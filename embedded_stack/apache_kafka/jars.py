@@ -64,7 +64,7 @@ def kafka_classpath(cache_dir: Path | None = None) -> str:
     Raises:
         StackError: Maven is missing or could not resolve the jars (its last lines quoted).
     """
-    cached = (cache_dir or _default_cache_dir()) / f"apache-kafka-{_build_file_hash()}.classpath"
+    cached = (cache_dir or _default_cache_dir()) / f"apache-kafka-{build_file_hash()}.classpath"
     if cached.exists():
         classpath = cached.read_text().strip()
         if classpath and all(Path(jar).exists() for jar in classpath.split(os.pathsep)):
@@ -114,7 +114,8 @@ def _java_feature_version(java: str) -> int:
     return int(match.group(1))
 
 
-def _build_file_hash() -> str:
+def build_file_hash() -> str:
+    """Return the key of the cached classpath: the build file's content hash."""
     return hashlib.sha256(BUILD_FILE.read_bytes()).hexdigest()[:16]
 
 
