@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         type=Path,
         default=DEFAULT_OUTPUT_DIR,
-        help="folder for the HTML pages (default: docs/libdoc/ in the project)",
+        help=(
+            "folder for the HTML pages (default: "
+            f"{DEFAULT_OUTPUT_DIR.relative_to(PROJECT_ROOT).as_posix()}/ in the project)"
+        ),
     )
     args = parser.parse_args(argv)
     try:

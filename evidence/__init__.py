@@ -1,4 +1,7 @@
-"""Reading the evidence where it lives: the topic, after the fact, from recorded positions.
+"""The evidence and its reports: the topic read from recorded positions, the proofs, the renderers.
 
-Shared by the integration tests, the demo and the acceptance suite's keyword libraries.
+Reading (``topic_reader``) is shared by the integration tests, bench and the acceptance suite's
+keyword libraries. The proofs (``phantom_proof``, ``lost_event_proof``) judge measured values;
+the reports render one data model as Markdown, JSON and HTML (``markdown_table``,
+``html_table``, ``report_files``).
 """

@@ -5,6 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from evidence.checks import FAIL, NOT_CHECKED, PASS
+
+GREEN = "#1a7f37"
+RED = "#cf222e"
+GREY = "#57606a"
+_STATUS_COLOURS = {PASS: GREEN, FAIL: RED, NOT_CHECKED: GREY}
+
 
 def html_table(
     title: str,
@@ -38,3 +45,8 @@ def _cells(row: Sequence[str], label_column: bool) -> str:
         first, *rest = row
         return f"<th style='text-align:left'>{first}</th>" + "".join(f"<td>{c}</td>" for c in rest)
     return "".join(f"<td>{c}</td>" for c in row)
+
+
+def status_html(status: str) -> str:
+    """Return a check's status in bold: PASS green, FAIL red, NOT CHECKED grey."""
+    return f"<b style='color:{_STATUS_COLOURS.get(status, RED)}'>{escape(status)}</b>"

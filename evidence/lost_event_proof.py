@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from evidence.checks import Check, judged
+from evidence.positions import Position, position_text
+
 DELIVERED = "delivered"
 LOST = "lost"
 INDETERMINATE = "indeterminate"
@@ -30,8 +33,13 @@ class PlacedOrder:
     service_logged_loss: bool | None = None
     rows: int | None = None
     fate: str | None = None
-    where: str = ""
+    position: Position | None = None
     fate_note: str = ""
+
+    @property
+    def where(self) -> str:
+        """Return where the topic holds the order's event (``partition/offset``), or ``""``."""
+        return position_text(self.position, missing="")
 
 
 @dataclass
@@ -44,9 +52,7 @@ class LostEventRun:
     orders: list[PlacedOrder] = field(default_factory=list)
     health_during_fault: str | None = None
     health_after_fault: str | None = None
-    healed_after_seconds: float | None = None
     delivery_bound_seconds: float | None = None
-    delivery_delays: list[float] = field(default_factory=list)
 
     def in_phase(self, phase: str) -> list[PlacedOrder]:
         """Return the orders placed in one phase (baseline, outage, after, paused)."""
@@ -59,6 +65,19 @@ class LostEventRun:
         for order in orders:
             counts[order.fate or INDETERMINATE] += 1
         return counts
+
+    def checks(self, *, expect_loss: bool) -> list[Check]:
+        """Return the checks behind the verdict: an order during the outage, and each order.
+
+        Each order is expected to answer 201, be in the database, and have the fate its
+        phase calls for. An order whose rows were not counted, or whose fate the topic could
+        not tell (indeterminate), is NOT CHECKED rather than passed.
+        """
+        outage = len(self.in_phase("outage"))
+        return [
+            Check("Orders placed during the outage", "at least 1", str(outage), outage > 0),
+            *(self._order_check(order, expect_loss) for order in self.orders),
+        ]
 
     def verdict(self, *, expect_loss: bool) -> tuple[str, list[str]]:
         """Judge the run.
@@ -83,7 +102,7 @@ class LostEventRun:
         if not outage:
             reasons.append("no order was placed during the outage")
         for order in self.orders:
-            wanted = LOST if expect_loss and order.phase == "outage" else DELIVERED
+            wanted = _wanted_fate(order, expect_loss)
             if order.fate in (DELIVERED, LOST) and order.fate != wanted:
                 reasons.append(
                     f"order {order.order_id} ({order.phase}) was {order.fate}, expected {wanted}"
@@ -91,3 +110,23 @@ class LostEventRun:
         if reasons:
             return UNEXPECTED, reasons
         return (CONFIRMED if expect_loss else NO_LOSS), []
+
+    def _order_check(self, order: PlacedOrder, expect_loss: bool) -> Check:
+        wanted = _wanted_fate(order, expect_loss)
+        rows = "rows not counted" if order.rows is None else f"{order.rows} row(s)"
+        fate = order.fate or "not read from the topic"
+        wrong_fate = order.fate in (DELIVERED, LOST) and order.fate != wanted
+        return Check(
+            f"order {order.order_id} ({order.phase})",
+            f"HTTP 201, in the database, {wanted}",
+            f"HTTP {order.status_code}, {rows}, {fate}",
+            judged(
+                order.status_code != 201 or order.rows == 0 or wrong_fate,
+                order.rows is None or order.fate in (None, INDETERMINATE),
+            ),
+            order.fate_note,
+        )
+
+
+def _wanted_fate(order: PlacedOrder, expect_loss: bool) -> str:
+    return LOST if expect_loss and order.phase == "outage" else DELIVERED

@@ -1,4 +1,7 @@
-"""Render a lost-event run: the Markdown report and the per-order table as HTML."""
+"""Render a lost-event run: the Markdown report, the same facts as JSON, the orders as HTML.
+
+Every renderer reads the same ``LostEventRun`` and the verdict it computes.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ from evidence.lost_event_proof import (
     INDETERMINATE,
     LOST,
     LostEventRun,
+    PlacedOrder,
 )
+from evidence.markdown_table import markdown_table
+from evidence.positions import position_json
 
 HEADERS = (
     "#",
@@ -57,7 +63,6 @@ def html_orders(run: LostEventRun) -> str:
 
 def markdown_report(run: LostEventRun, *, expect_loss: bool) -> str:
     """Return ``lost-event-report.md``: the fates, every order, the conclusion."""
-    verdict, reasons = run.verdict(expect_loss=expect_loss)
     tally = run.tally()
     lines = [
         "## Lost Event Chaos Test Report",
@@ -70,22 +75,83 @@ def markdown_report(run: LostEventRun, *, expect_loss: bool) -> str:
         f"after: {run.health_after_fault or 'not measured'}",
         "",
         "### Fates (read from the topic after the fault healed)",
-        f"| {DELIVERED} | {LOST} | {INDETERMINATE} |",
-        "|---|---|---|",
-        f"| {tally[DELIVERED]} | {tally[LOST]} | {tally[INDETERMINATE]} |",
+        *markdown_table(
+            (DELIVERED, LOST, INDETERMINATE),
+            [[tally[DELIVERED], tally[LOST], tally[INDETERMINATE]]],
+        ),
         "",
         "### Orders",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
-        *("| " + " | ".join(row) + " |" for row in order_rows(run)),
+        *markdown_table(HEADERS, order_rows(run)),
         "",
         "### Conclusion",
-        (
-            f"{verdict} — every order placed while the broker was unreachable is in "
-            "PostgreSQL, and its event is not on the topic."
-            if verdict == CONFIRMED
-            else f"{verdict}" + (" — " + "; ".join(reasons) if reasons else "")
-        ),
+        _conclusion(run, expect_loss),
         "",
     ]
     return "\n".join(lines)
+
+
+def json_report(run: LostEventRun, *, expect_loss: bool) -> dict:
+    """Return the facts of the Markdown report as data: checks, orders, fates, verdict."""
+    verdict, reasons = run.verdict(expect_loss=expect_loss)
+    return {
+        "report": "lost event",
+        "mode": run.mode,
+        "fault": run.fault,
+        "date": run.started_at.isoformat(timespec="seconds"),
+        "expectLoss": expect_loss,
+        "healthDuringFault": run.health_during_fault,
+        "healthAfterFault": run.health_after_fault,
+        "deliveryBoundSeconds": run.delivery_bound_seconds,
+        "verdict": verdict,
+        "reasons": reasons,
+        "conclusion": _conclusion(run, expect_loss),
+        "fates": run.tally(),
+        "checks": [check.as_json() for check in run.checks(expect_loss=expect_loss)],
+        "orders": [_order_json(n, order) for n, order in enumerate(run.orders, 1)],
+    }
+
+
+def summary(run: LostEventRun, *, expect_loss: bool) -> tuple[str, str]:
+    """Return the verdict and a one-line summary of the evidence, for the side-by-side table."""
+    verdict, reasons = run.verdict(expect_loss=expect_loss)
+    outage = run.in_phase("outage")
+    tally = run.tally("outage")
+    evidence = (
+        f"{len(outage)} order(s) placed while the broker was unreachable, all committed: "
+        f"{tally[DELIVERED]} delivered, {tally[LOST]} lost, "
+        f"{tally[INDETERMINATE]} indeterminate; all orders: {run.tally()}; health "
+        f"{run.health_during_fault or '?'} during the fault, {run.health_after_fault or '?'} "
+        "after"
+        + (
+            f"; delivered at most {run.delivery_bound_seconds:.1f} s after the heal"
+            if run.delivery_bound_seconds is not None
+            else ""
+        )
+        + (f"; {'; '.join(reasons)}" if reasons else "")
+    )
+    return verdict, evidence
+
+
+def _conclusion(run: LostEventRun, expect_loss: bool) -> str:
+    verdict, reasons = run.verdict(expect_loss=expect_loss)
+    if verdict == CONFIRMED:
+        return (
+            f"{verdict} — every order placed while the broker was unreachable is in "
+            "PostgreSQL, and its event is not on the topic."
+        )
+    return f"{verdict}" + (" — " + "; ".join(reasons) if reasons else "")
+
+
+def _order_json(number: int, order: PlacedOrder) -> dict:
+    return {
+        "number": number,
+        "orderId": order.order_id,
+        "phase": order.phase,
+        "httpStatus": order.status_code,
+        "seconds": round(order.seconds, 3),
+        "rowsInDb": order.rows,
+        "serviceLoggedLoss": order.service_logged_loss,
+        "fate": order.fate,
+        "position": position_json(order.position),
+        "note": order.fate_note,
+    }

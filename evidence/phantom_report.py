@@ -1,11 +1,24 @@
-"""Render a phantom-event run: the seed's Markdown report, and the same tables as HTML."""
+"""Render a phantom-event run: the seed's Markdown report, the same facts as JSON, and HTML.
+
+Every renderer reads the same ``PhantomRun`` and the checks and verdict it computes, so
+the Markdown, the JSON and the tables in ``log.html`` cannot tell different stories.
+"""
 
 from __future__ import annotations
 
 from html import escape
 
-from evidence.html_table import html_table
-from evidence.phantom_proof import CONFIRMED, NO_PHANTOM, PhantomRun
+from evidence.checks import shown
+from evidence.html_table import GREEN, RED, html_table, status_html
+from evidence.markdown_table import markdown_table
+from evidence.phantom_proof import (
+    CONFIRMED,
+    NO_PHANTOM,
+    PhantomAttempt,
+    PhantomRun,
+    and_more,
+)
+from evidence.positions import position_json, position_text
 
 _ROOT_CAUSE = """\
 `PhantomEventChaosInterceptor` (the counterpart of the seed's `@Around` aspect) wraps
@@ -38,17 +51,17 @@ def proof_lines(run: PhantomRun) -> list[tuple[str, str]]:
         else run.kafka_before + run.kafka_new_events
     )
     return [
-        ("DB orders before", _v(run.db_before)),
-        ("DB orders after", _v(run.db_after)),
+        ("DB orders before", shown(run.db_before)),
+        ("DB orders after", shown(run.db_after)),
         ("DB delta", f"{_signed(run.db_delta)} (expected: 0)"),
-        ("Kafka events before", _v(run.kafka_before)),
-        ("Kafka events after", _v(kafka_after)),
+        ("Kafka events before", shown(run.kafka_before)),
+        ("Kafka events after", shown(kafka_after)),
         (
             "Kafka delta",
             f"{_signed(run.kafka_new_events)} "
             f"(expected: {len(run.attempts) if run.expect_phantom else 0})",
         ),
-        ("Phantom order ids", ", ".join(run.order_ids[:5]) + _more(run.order_ids, 5)),
+        ("Phantom order ids", ", ".join(run.order_ids[:5]) + and_more(run.order_ids, 5)),
         ("Exists in DB", _db_presence(run)),
         ("Exists in Kafka", _kafka_presence(run)),
     ]
@@ -103,7 +116,7 @@ def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
     verdict, reasons = run.verdict()
     checks = run.checks()
     text = _texts(run, reasons)
-    ok = verdict == (CONFIRMED if run.expect_phantom else NO_PHANTOM)
+    ok = _as_expected(run, verdict)
     lines = [
         "## Phantom Event Chaos Test Report",
         "",
@@ -115,29 +128,31 @@ def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
         "### Timeline",
         "1. Infrastructure verified healthy",
         f"2. Application started with MARS_PROFILES_ACTIVE={profile}",
-        f"3. Baseline recorded: DB={_v(run.db_before)} orders, Kafka={_v(run.kafka_before)} events",
+        f"3. Baseline recorded: DB={shown(run.db_before)} orders, "
+        f"Kafka={shown(run.kafka_before)} events",
         f"4. POST /chaos/phantom-event executed {len(run.attempts)} time(s)",
         "5. " + (text["step5"] if ok else "NOT as expected — " + "; ".join(reasons[:3])),
         "",
         "### Results",
-        "| Check | Expected | Actual | Status |",
-        "|-------|----------|--------|--------|",
-        *(f"| {c.name} | {c.expected} | {c.actual} | {c.status} |" for c in checks),
+        *markdown_table(
+            ("Check", "Expected", "Actual", "Status"),
+            ((c.name, c.expected, c.actual, c.status) for c in checks),
+            fitted_rule=True,
+        ),
         "",
         *(f"- {c.name}: {c.note}" for c in checks if c.note),
         "",
         "### Proof",
-        "| | |",
-        "|---|---|",
-        *(f"| {label} | {value} |" for label, value in proof_lines(run)),
+        *markdown_table(("", ""), proof_lines(run)),
         "",
         "### Evidence per phantom order",
-        "| # | orderId | HTTP | event (partition/offset) | rows in DB | SQL |",
-        "|---|---------|------|--------------------------|------------|-----|",
-        *(
-            f"| {n} | {a.order_id} | {a.status_code} | {_where(a)} | {_v(a.rows_found)} "
-            f"| `{a.query or 'not run'}` |"
-            for n, a in enumerate(run.attempts, 1)
+        *markdown_table(
+            ("#", "orderId", "HTTP", "event (partition/offset)", "rows in DB", "SQL"),
+            (
+                (n, a.order_id, a.status_code, _where(a), shown(a.rows_found), f"`{_sql(a)}`")
+                for n, a in enumerate(run.attempts, 1)
+            ),
+            fitted_rule=True,
         ),
         "",
         "### Inconsistency Detected?",
@@ -150,16 +165,96 @@ def markdown_report(run: PhantomRun, *, profile: str, app_port: str) -> str:
         _WHAT_IT_PROVES,
         "",
         "### Conclusion",
-        text["conclusion"] if ok else f"{verdict} — {text['why']}",
+        _conclusion(run, verdict, reasons),
         "",
     ]
     return "\n".join(lines)
 
 
+def json_report(run: PhantomRun, *, profile: str, app_port: str) -> dict:
+    """Return the facts of the Markdown report as data: checks, orders, counts, verdict."""
+    verdict, reasons = run.verdict()
+    return {
+        "report": "phantom event",
+        "mode": "dual-write" if run.expect_phantom else "outbox",
+        "scenario": _texts(run, reasons)["scenario"],
+        "date": run.started_at.isoformat(timespec="seconds"),
+        "profile": profile,
+        "infrastructure": run.infrastructure,
+        "appPort": app_port,
+        "iterations": run.iterations,
+        "verdict": verdict,
+        "reasons": reasons,
+        "conclusion": _conclusion(run, verdict, reasons),
+        "checks": [check.as_json() for check in run.checks()],
+        "counts": {
+            "dbBefore": run.db_before,
+            "dbAfter": run.db_after,
+            "dbDelta": run.db_delta,
+            "phantomRowsInDb": run.own_rows,
+            "kafkaBefore": run.kafka_before,
+            "kafkaNewEvents": run.kafka_new_events,
+            "kafkaPhantomEvents": run.kafka_own_events,
+            "latestEventOrderId": run.latest_event_order_id,
+        },
+        "orders": [_attempt_json(n, a) for n, a in enumerate(run.attempts, 1)],
+        "normalOrder": {
+            "orderId": run.normal_order_id,
+            "httpStatus": run.normal_status,
+            "rowsInDb": run.normal_rows,
+            "eventFound": run.normal_event_found,
+            "eventPosition": position_json(run.normal_event_position),
+        },
+    }
+
+
+def summary(run: PhantomRun) -> tuple[str, str]:
+    """Return the verdict and a one-line summary of the evidence, for the side-by-side table."""
+    verdict, reasons = run.verdict()
+    events = ", ".join(
+        f"{a.order_id[:8]}… at {a.event_partition}/{a.event_offset}"
+        for a in run.attempts[:3]
+        if a.event_found
+    )
+    evidence = (
+        f"{len(run.attempts)} rolled-back order(s), {run.own_rows} row(s) in DB "
+        f"(DB {run.db_before}→{run.db_after}); Kafka +{run.kafka_new_events} since the "
+        f"baseline, {run.kafka_own_events} for these orders"
+        + (f" ({events})" if events else "")
+        + (f"; {'; '.join(reasons)}" if reasons else "")
+    )
+    return verdict, evidence
+
+
+def _as_expected(run: PhantomRun, verdict: str) -> bool:
+    return verdict == (CONFIRMED if run.expect_phantom else NO_PHANTOM)
+
+
+def _conclusion(run: PhantomRun, verdict: str, reasons: list[str]) -> str:
+    text = _texts(run, reasons)
+    return text["conclusion"] if _as_expected(run, verdict) else f"{verdict} — {text['why']}"
+
+
+def _attempt_json(number: int, attempt: PhantomAttempt) -> dict:
+    return {
+        "number": number,
+        "orderId": attempt.order_id,
+        "httpStatus": attempt.status_code,
+        "existsInDb": attempt.exists_in_db,
+        "eventSentToKafka": attempt.event_sent_to_kafka,
+        "dbRolledBack": attempt.db_rolled_back,
+        "reportedPosition": position_json(attempt.reported_position),
+        "eventFound": attempt.event_found,
+        "eventPosition": position_json(attempt.event_position),
+        "rowsInDb": attempt.rows_found,
+        "sql": attempt.query,
+    }
+
+
 def html_proof(run: PhantomRun) -> str:
     """Return the proof table and the chart comparing the two deltas, as HTML."""
     verdict, reasons = run.verdict()
-    colour = "#1a7f37" if verdict in (CONFIRMED, NO_PHANTOM) else "#cf222e"
+    colour = GREEN if verdict in (CONFIRMED, NO_PHANTOM) else RED
     why = "".join(f"<li>{escape(r)}</li>" for r in reasons)
     return (
         html_table(
@@ -184,7 +279,7 @@ def html_results(run: PhantomRun) -> str:
                 escape(c.name),
                 escape(c.expected),
                 escape(c.actual),
-                f"<b style='color:{'#1a7f37' if c.passed else '#cf222e'}'>{c.status}</b>",
+                status_html(c.status),
                 escape(c.note),
             ]
             for c in run.checks()
@@ -209,8 +304,8 @@ def html_evidence(run: PhantomRun, limit: int = 200) -> str:
                     f"<code>{escape(a.order_id)}</code>",
                     str(a.status_code),
                     escape(_where(a)),
-                    escape(_v(a.rows_found)),
-                    f"<code>{escape(a.query or 'not run')}</code>",
+                    escape(shown(a.rows_found)),
+                    f"<code>{escape(_sql(a))}</code>",
                 ]
                 for n, a in enumerate(run.attempts[:limit], 1)
             ],
@@ -259,21 +354,15 @@ def delta_chart(run: PhantomRun) -> str:
     )
 
 
-def _where(attempt) -> str:
+def _where(attempt: PhantomAttempt) -> str:
     if attempt.event_found is None:
         return "not checked"
-    if not attempt.event_found:
-        return "NOT FOUND"
-    return f"{attempt.event_partition}/{attempt.event_offset}"
+    return position_text(attempt.event_position) if attempt.event_found else "NOT FOUND"
 
 
-def _v(value: object) -> str:
-    return "not measured" if value is None else str(value)
+def _sql(attempt: PhantomAttempt) -> str:
+    return attempt.query or "not run"
 
 
 def _signed(value: int | None) -> str:
     return "not measured" if value is None else f"{value:+d}"
-
-
-def _more(items: list, shown: int) -> str:
-    return f" … (+{len(items) - shown} more)" if len(items) > shown else ""

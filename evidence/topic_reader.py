@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import (
@@ -40,6 +41,19 @@ class Record:
 def order_id_of(value: dict | None, key: str | None) -> str | None:
     """Return the order an event is about: its payload's ``orderId``, else its key."""
     return (value or {}).get("orderId") or key
+
+
+def latest_event(events: Iterable[Mapping]) -> Mapping | None:
+    """Return the newest event by broker timestamp, or None when there is none.
+
+    Events are mappings with ``timestamp`` (ISO 8601 in UTC, or None when the broker gave
+    none: oldest), ``partition`` and ``offset``, as the suite's readers hand them out. Equal
+    timestamps are broken by partition, then offset, so the answer never depends on the
+    order the partitions were read in.
+    """
+    return max(
+        events, key=lambda e: (e["timestamp"] or "", e["partition"], e["offset"]), default=None
+    )
 
 
 class TopicReader:

@@ -174,12 +174,26 @@ class KafkaCluster(StartStopContext):
             return set()
         return set(metadata.brokers)
 
-    def leader_of(self, topic: str, partition: int) -> KafkaNode:
-        """Return the broker that leads ``topic``'s ``partition`` now."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
-        metadata = admin.list_topics(topic, timeout=10)
-        leader = metadata.topics[topic].partitions[partition].leader
-        return self.broker(leader)
+    def leader_of(self, topic: str, partition: int, timeout: float = 30.0) -> KafkaNode:
+        """Return the broker that leads ``topic``'s ``partition``, once one is known.
+
+        A broker that just joined may answer metadata without a new topic for a moment, and
+        during a failover the partition has no leader: both are waited out.
+        """
+
+        def leader() -> int | None:
+            admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+            try:
+                metadata = admin.list_topics(topic, timeout=5)
+            except KafkaException:
+                return None
+            found = metadata.topics[topic].partitions.get(partition)
+            return found.leader if found is not None and found.leader >= 0 else None
+
+        node_id = wait_until(
+            leader, timeout=timeout, interval=0.2, what=f"a leader for {topic}/{partition}"
+        )
+        return self.broker(node_id)
 
     def _layout(self, broker_ports: list[int]) -> tuple[str, int]:
         # Kept beside the logs: a restarted cluster must keep its id to read its own logs.

@@ -24,17 +24,22 @@ class Application:
     The Python counterpart of the seed's ``mvn clean install``: every pinned dependency is
     installed at its pinned version, the sources byte-compile, the app module imports.
 
+    %TOC%
+
     = Example =
 
-    | Installed Packages Should Match Requirements
-    | Sources Should Compile    service
-    | Module Should Import    service.app
+    | Installed Packages Should Match Requirements |
+    | Sources Should Compile | service |
+    | Module Should Import | service.app |
     """
 
     def __init__(self, project_root: str | None = None) -> None:
         """Configure the library (the import arguments).
 
         | ``project_root`` | The project folder (default: the folder above ``resources``). |
+
+        Example:
+        | Library | libraries/Application.py |
         """
         self._root = Path(project_root) if project_root else Path(__file__).parents[2]
 
@@ -45,6 +50,9 @@ class Application:
         """Fail unless every ``name==version`` line of the file is installed at that version.
 
         Returns how many pins were checked.
+
+        Example:
+        | ${pins}= | Installed Packages Should Match Requirements |
         """
         problems, checked = [], 0
         for line in (self._root / requirements).read_text(encoding="utf-8").splitlines():
@@ -70,7 +78,11 @@ class Application:
 
     @keyword("Sources Should Compile")
     def sources_should_compile(self, package: str) -> None:
-        """Byte-compile every module of ``package``; fail on any syntax error."""
+        """Byte-compile every module of ``package``; fail on any syntax error.
+
+        Example:
+        | Sources Should Compile | service |
+        """
         folder = self._root / package
         if not compileall.compile_dir(str(folder), quiet=1, force=True):
             raise AssertionError(f"{package} does not compile (see the output above)")
@@ -78,7 +90,11 @@ class Application:
 
     @keyword("Module Should Import")
     def module_should_import(self, module: str) -> None:
-        """Import ``module`` (nothing connects at import time); fail with the error if it cannot."""
+        """Import ``module`` (nothing connects at import time); fail with the error if it cannot.
+
+        Example:
+        | Module Should Import | service.app |
+        """
         try:
             importlib.import_module(module)
         except Exception as ex:
@@ -87,18 +103,31 @@ class Application:
 
     @keyword("Python Executable")
     def python_executable(self) -> str:
-        """Return the interpreter running the suite, to start the service with the same one."""
+        """Return the interpreter running the suite, to start the service with the same one.
+
+        Example:
+        | ${python}= | Python Executable |
+        | Start Process | ${python} | -m | service |
+        """
         return sys.executable
 
     @keyword("Port Of")
     def port_of(self, url: str) -> int:
-        """Return the port of ``url`` (80 or 443 when the URL has none)."""
+        """Return the port of ``url`` (80 or 443 when the URL has none).
+
+        Example:
+        | ${port}= | Port Of | http://127.0.0.1:8082 |
+        """
         parts = urlsplit(url)
         return parts.port or (443 if parts.scheme == "https" else 80)
 
     @keyword("Port Should Be Free")
     def port_should_be_free(self, url: str) -> None:
-        """Fail if something already listens at the host and port of ``url``, saying what to set."""
+        """Fail if something already listens at the host and port of ``url``, saying what to set.
+
+        Example:
+        | Port Should Be Free | ${SERVICE_URL} |
+        """
         parts = urlsplit(url)
         port = self.port_of(url)
         with socket.socket() as probe:

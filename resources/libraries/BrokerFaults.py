@@ -27,13 +27,15 @@ class BrokerFaults:
       runs ``docker compose stop redpanda`` and `Bring Broker Back` ``docker compose start
       redpanda`` (Redpanda keeps its data on disk across a stop).
 
+    %TOC%
+
     = Example =
 
-    | Library    BrokerFaults    proxy    9192    9193
-    | ${bootstrap}=    Start Faulty Broker
-    | Cut Broker Off
-    | Bring Broker Back
-    | Stop Faulty Broker
+    | Library | BrokerFaults | proxy | 9192 | 9193 |
+    | ${bootstrap}= | Start Faulty Broker |
+    | Cut Broker Off |
+    | Bring Broker Back |
+    | Stop Faulty Broker |
     """
 
     def __init__(
@@ -43,6 +45,16 @@ class BrokerFaults:
         proxy_port: int = 9193,
         compose_bootstrap: str = "localhost:9092",
     ) -> None:
+        """Configure the library (the import arguments).
+
+        | ``mode``              | ``proxy`` (a dedicated broker behind a proxy) or ``compose``. |
+        | ``broker_port``       | Port of the dedicated broker (proxy mode). |
+        | ``proxy_port``        | Port of the proxy the broker advertises (proxy mode). |
+        | ``compose_bootstrap`` | Address of Redpanda from ``docker-compose.yml`` (compose mode). |
+
+        Example:
+        | Library | BrokerFaults | proxy | 9192 | 9193 |
+        """
         if mode not in ("proxy", "compose"):
             raise ValueError(f"mode must be proxy or compose, not {mode!r}")
         self._mode = mode
@@ -54,7 +66,13 @@ class BrokerFaults:
 
     @keyword("Start Faulty Broker")
     def start_faulty_broker(self) -> str:
-        """Start the broker and its proxy (proxy mode); return the address clients use."""
+        """Start the broker and its proxy (proxy mode); return the address clients use.
+
+        In compose mode nothing starts: Redpanda runs already, and its address is returned.
+
+        Example:
+        | ${bootstrap}= | Start Faulty Broker |
+        """
         if self._mode == "compose":
             logger.info(f"Using Redpanda at {self._compose_bootstrap} (docker compose)")
             return self._compose_bootstrap
@@ -69,7 +87,11 @@ class BrokerFaults:
 
     @keyword("Cut Broker Off")
     def cut_broker_off(self) -> None:
-        """Make the broker unreachable: connections are refused, its data is kept."""
+        """Make the broker unreachable: connections are refused, its data is kept.
+
+        Example:
+        | Cut Broker Off |
+        """
         if self._mode == "compose":
             _compose("stop", "redpanda")
         else:
@@ -78,7 +100,11 @@ class BrokerFaults:
 
     @keyword("Bring Broker Back")
     def bring_broker_back(self) -> None:
-        """Make the broker reachable again."""
+        """Make the broker reachable again.
+
+        Example:
+        | Bring Broker Back |
+        """
         if self._mode == "compose":
             _compose("start", "redpanda")
         else:
@@ -87,7 +113,11 @@ class BrokerFaults:
 
     @keyword("Pause Broker")
     def pause_broker(self) -> None:
-        """Freeze the broker process (SIGSTOP): requests hang instead of being refused."""
+        """Freeze the broker process (SIGSTOP): requests hang instead of being refused.
+
+        Example:
+        | Pause Broker |
+        """
         if self._mode == "compose":
             _compose("pause", "redpanda")
         else:
@@ -96,7 +126,11 @@ class BrokerFaults:
 
     @keyword("Resume Broker")
     def resume_broker(self) -> None:
-        """Let a paused broker run again (SIGCONT)."""
+        """Let a paused broker run again (SIGCONT).
+
+        Example:
+        | Resume Broker |
+        """
         if self._mode == "compose":
             _compose("unpause", "redpanda")
         else:
@@ -105,7 +139,13 @@ class BrokerFaults:
 
     @keyword("Stop Faulty Broker")
     def stop_faulty_broker(self) -> None:
-        """Stop the proxy and the dedicated broker, whatever state they are in."""
+        """Stop the proxy and the dedicated broker, whatever state they are in.
+
+        Safe in a suite teardown: a broker that never started is nothing to stop.
+
+        Example:
+        | Suite Teardown | Stop Faulty Broker |
+        """
         if self._broker is not None and self._broker.is_paused:
             self._broker.resume()
         if self._proxy is not None:

@@ -2,47 +2,83 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from robot.api import logger
+from psycopg2.extensions import adapt
+from robot.api import SkipExecution, logger
 from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 
+from evidence.checks import PASS
 from evidence.phantom_proof import UNEXPECTED, PhantomAttempt, PhantomRun
-from evidence.phantom_report import html_evidence, html_proof, html_results, markdown_report
-from evidence.topic_reader import order_id_of
+from evidence.phantom_report import (
+    html_evidence,
+    html_proof,
+    html_results,
+    json_report,
+    markdown_report,
+    summary,
+)
+from evidence.report_files import write_report
+from evidence.topic_reader import latest_event, order_id_of
+
+# Runs longer than this log only their first and last iteration in full.
+_QUIET_AFTER = 10
+_NOT_OBSERVED = "not observed (the suite did not start the service)"
 
 
 @library(scope="SUITE", version="1.0")
 class ChaosReport:
     """Collect what a phantom-event run measured, judge it, and write the seed's report.
 
-    The keywords that log the proof are tagged ``evidence``: run Robot with
-    ``--expandkeywords tag:evidence`` and ``log.html`` opens on them.
-
     Each keyword records one measured value: an HTTP answer, a query result, the events
-    read from the topic. The ten checks of the seed's "Chaos Test Report Template" and the
-    verdict are computed from those values only; nothing is assumed.
+    read from the topic. The checks of the seed's "Chaos Test Report Template" (and one
+    more: the partition and offset the chaos endpoint reported must hold the order's
+    event) and the verdict are computed from those values only; nothing is assumed.
 
-    `Write Phantom Event Report` writes ``phantom-event-report.md`` beside ``log.html``
-    (Robot's ``${OUTPUT DIR}``) and logs the same tables as HTML.
+    %TOC%
 
-    The run is kept for the suite (SUITE scope); `Start Phantom Event Run` starts afresh.
+    = Importing =
+
+    The library takes no arguments: ``Library    libraries/ChaosReport.py``. Each suite that
+    imports it gets its own run (SUITE scope); `Start Phantom Event Run` starts afresh.
+
+    = Checks =
+
+    `Check Should Pass` fails unless one row of the report's results passes. A row whose
+    value was never measured reads ``NOT CHECKED`` and fails the keyword too. The row names
+    are defined once, in ``evidence.phantom_proof.CheckName``; a unit test proves that every
+    name the suite's ``.resource`` and ``.robot`` files use exists.
+
+    = Report =
+
+    `Write Phantom Event Report` writes ``phantom-event-report.md`` and the same facts as
+    ``phantom-event-report.json`` beside ``log.html`` (Robot's ``${OUTPUT DIR}``) and logs
+    the tables as HTML. The keywords that log the proof are tagged ``evidence``: run Robot
+    with ``--expandkeywords tag:evidence`` and ``log.html`` opens on them.
 
     = Example =
 
-    | Start Phantom Event Run    iterations=1
-    | Record Baseline    ${db_count}    ${kafka_count}
-    | ${order_id}=    Record Phantom Attempt    ${response.status_code}    ${response.json()}
-    | Record Database Rows    ${order_id}    0    SELECT ... WHERE id = '...'
-    | Record Database Count After    ${db_count}
-    | Record Kafka Events    ${events}
-    | Side By Side Proof Should Hold
+    | `Start Phantom Event Run` | iterations=1 |
+    | `Record Baseline` | ${db_count} | ${kafka_count} |
+    | ${order_ids}= | `Trigger Phantom Events With` | Trigger One Phantom Event | ${ITERATIONS} |
+    | `Look Up Every Phantom Order With` | Rows Of Order | ${ORDER_QUERY} |
+    | `Record Database Count After` | ${db_count} |
+    | `Record Kafka Events` | ${events} |
+    | `Check Should Pass` | Report: kafkaPartition/kafkaOffset |
+    | `Side By Side Proof Should Hold` |
+    | `Write Phantom Event Report` | chaos | 8082 |
     """
 
     def __init__(self) -> None:
+        """The library takes no arguments; every suite that imports it gets a fresh run.
+
+        Import it with ``Library    libraries/ChaosReport.py`` from a resource file.
+        """
         self._run = PhantomRun(started_at=datetime.now(UTC))
 
     @keyword("Start Phantom Event Run")
@@ -51,6 +87,9 @@ class ChaosReport:
 
         ``expect_phantom`` is true against dual write (the phantom event must appear) and
         false against the Transactional Outbox (it must not).
+
+        Example:
+        | `Start Phantom Event Run` | iterations=${ITERATIONS} | expect_phantom=${FALSE} |
         """
         self._run = PhantomRun(
             started_at=datetime.now(UTC), iterations=iterations, expect_phantom=expect_phantom
@@ -58,12 +97,20 @@ class ChaosReport:
 
     @keyword("Record Infrastructure")
     def record_infrastructure(self, postgres: str, kafka: str) -> None:
-        """Record how PostgreSQL and Kafka were obtained (``reused`` or ``started``)."""
+        """Record how PostgreSQL and Kafka were obtained (``reused`` or ``started``).
+
+        Example:
+        | `Record Infrastructure` | ${infra}[postgres] | ${infra}[kafka] |
+        """
         self._run.infrastructure = f"PostgreSQL UP ({postgres}), Kafka UP ({kafka})"
 
     @keyword("Record Baseline")
     def record_baseline(self, db_orders: int, kafka_events: int) -> None:
-        """Record the order count and the event count before the chaos."""
+        """Record the order count and the event count before the chaos.
+
+        Example:
+        | `Record Baseline` | ${db_count} | ${kafka_count} |
+        """
         self._run.db_before = db_orders
         self._run.kafka_before = kafka_events
         logger.info(f"Baseline: DB={db_orders} orders, Kafka={kafka_events} events")
@@ -72,7 +119,12 @@ class ChaosReport:
     def record_phantom_attempt(self, status_code: int, report: dict | None) -> str:
         """Record one answer of ``POST /chaos/phantom-event``; return its orderId.
 
+        Keeps the answer's flags and the ``kafkaPartition`` / ``kafkaOffset`` it reported,
+        which the ``Report: kafkaPartition/kafkaOffset`` check compares with the topic.
         Fails when the answer carries no orderId: nothing can be verified then.
+
+        Example:
+        | ${order_id}= | `Record Phantom Attempt` | ${response.status_code} | ${response.json()} |
         """
         report = report if isinstance(report, dict) else {}
         order_id = report.get("orderId")
@@ -91,23 +143,72 @@ class ChaosReport:
             raise AssertionError(f"HTTP {status_code} without an orderId: {report}")
         return str(order_id)
 
+    @keyword("Trigger Phantom Events With")
+    def trigger_phantom_events_with(self, name: str, count: int) -> list[str]:
+        """Run the keyword ``name`` ``count`` times and return the phantom orderIds.
+
+        ``name`` triggers one phantom event and records it (`Record Phantom Attempt`); it
+        gets the iteration (1 to ``count``) as its one argument, as the seed's step-5 loop
+        uses it for the quantity. Runs of more than ten log the first and last iteration in
+        full and the others at WARN level; every call is in the report's evidence table.
+
+        Example:
+        | ${order_ids}= | `Trigger Phantom Events With` | Trigger One Phantom Event | ${count} |
+        """
+        builtin = BuiltIn()
+        for iteration in range(1, count + 1):
+            with _quiet_in_long_runs(builtin, iteration, count):
+                builtin.run_keyword(name, iteration)
+        order_ids = self.phantom_order_ids()
+        logger.info(f"{count} phantom event(s) triggered: {order_ids}")
+        return order_ids
+
     @keyword("Phantom Order Ids")
     def phantom_order_ids(self) -> list[str]:
-        """Return the orderIds of the recorded attempts, in order (answers without one left out)."""
+        """Return the orderIds of the recorded attempts, in order (answers without one left out).
+
+        Example:
+        | ${order_ids}= | `Phantom Order Ids` |
+        """
         return self._run.order_ids
 
     @keyword("Record Database Rows")
     def record_database_rows(self, order_id: str, rows: int, query: str) -> None:
         """Record how many rows ``query`` found for one phantom order.
 
-        ``query`` may hold ``%s`` where the orderId was bound; the report shows it filled in.
+        ``query`` may hold ``%s`` where the orderId was bound; the report shows it filled
+        in, quoted as psycopg2 quotes a bound string.
+
+        Example:
+        | `Record Database Rows` | ${order_id} | 0 | SELECT id FROM orders WHERE id = %s |
         """
-        shown = query.replace("%s", f"'{order_id}'")
-        self._replace(order_id, rows_found=int(rows), query=shown)
+        self._replace(order_id, rows_found=int(rows), query=_filled(query, order_id))
+
+    @keyword("Look Up Every Phantom Order With")
+    def look_up_every_phantom_order_with(self, name: str, query: str) -> None:
+        """Run the keyword ``name`` for every phantom order and record the rows it returns.
+
+        ``name`` takes an orderId and returns the rows ``query`` found for it (the report
+        shows ``query`` filled in). Runs of more than ten log the first and last query in
+        full.
+
+        Example:
+        | `Look Up Every Phantom Order With` | Rows Of Order | ${ORDER_QUERY} |
+        """
+        builtin = BuiltIn()
+        order_ids = self.phantom_order_ids()
+        for index, order_id in enumerate(order_ids, 1):
+            with _quiet_in_long_runs(builtin, index, len(order_ids)):
+                rows = builtin.run_keyword(name, order_id)
+                self.record_database_rows(order_id, len(rows), query)
 
     @keyword("Record Database Count After")
     def record_database_count_after(self, db_orders: int) -> None:
-        """Record the order count after the chaos."""
+        """Record the order count after the chaos.
+
+        Example:
+        | `Record Database Count After` | ${db_count} |
+        """
         self._run.db_after = db_orders
 
     @keyword("Record Kafka Events")
@@ -115,7 +216,12 @@ class ChaosReport:
         """Match the events read since the baseline to the phantom orders.
 
         ``events`` is what ``Read Events Since Baseline`` (KafkaConsumption) returned: every
-        event since the baseline, this run's and other producers'.
+        event since the baseline, this run's and other producers'. Records, per phantom
+        order, whether and where its event is, the counts and the latest event.
+
+        Example:
+        | ${events}= | Read Events Since Baseline |
+        | `Record Kafka Events` | ${events} |
         """
         by_order: dict[str, dict] = {}
         for event in events:
@@ -132,8 +238,8 @@ class ChaosReport:
             )
         self._run.kafka_new_events = len(events)
         self._run.kafka_own_events = own
-        if events:
-            latest = max(events, key=lambda e: (e["timestamp"] or "", e["offset"]))
+        latest = latest_event(events)
+        if latest is not None:
             self._run.latest_event_order_id = (latest.get("value") or {}).get("orderId")
 
     @keyword("Latest Event Should Match The Last Phantom Order")
@@ -143,6 +249,9 @@ class ChaosReport:
         On shared infrastructure another producer may have published after this run; that
         is logged as an explanation, and the last phantom order's own event must then
         still be on the topic.
+
+        Example:
+        | `Latest Event Should Match The Last Phantom Order` |
         """
         last = self._run.attempts[-1] if self._run.attempts else None
         if last is None:
@@ -163,40 +272,82 @@ class ChaosReport:
         )
 
     @keyword("Record Normal Order")
-    def record_normal_order(
-        self, status_code: int, order_id: str | None, rows: int, event_found: bool
-    ) -> None:
-        """Record the normal ``POST /orders`` of step 9 and what was found for it."""
+    def record_normal_order(self, status_code: int, body: dict | None) -> str:
+        """Record the answer of the normal ``POST /orders`` of step 9; return its orderId.
+
+        Its rows and its event are recorded once looked up (`Record Normal Order Rows`,
+        `Record Normal Order Event`); until then their check reads NOT CHECKED. Fails when
+        the answer carries no orderId.
+
+        Example:
+        | ${order_id}= | `Record Normal Order` | ${response.status_code} | ${response.json()} |
+        """
+        order_id = (body if isinstance(body, dict) else {}).get("orderId")
         self._run.normal_status = status_code
-        self._run.normal_order_id = order_id
-        self._run.normal_rows = int(rows)
-        self._run.normal_event_found = event_found
+        self._run.normal_order_id = str(order_id) if order_id else None
+        if not order_id:
+            raise AssertionError(f"HTTP {status_code} without an orderId: {body}")
+        return str(order_id)
+
+    @keyword("Record Normal Order Rows")
+    def record_normal_order_rows(self, rows: list) -> None:
+        """Record the rows the step-6 query found for the normal order.
+
+        Example:
+        | ${rows}= | Rows Of Order | ${order_id} |
+        | `Record Normal Order Rows` | ${rows} |
+        """
+        self._run.normal_rows = len(rows)
+
+    @keyword("Record Normal Order Event")
+    def record_normal_order_event(self, event: dict) -> None:
+        """Record the normal order's event as read from the topic (its partition and offset).
+
+        Example:
+        | ${event}= | Order Created Event Should Be In Kafka | ${order_id} |
+        | `Record Normal Order Event` | ${event} |
+        """
+        self._run.normal_event_found = True
+        self._run.normal_event_position = (event["partition"], event["offset"])
 
     @keyword("Check Should Pass")
     def check_should_pass(self, name: str) -> None:
         """Fail unless the report row ``name`` passes, stating expected and actual.
 
+        A row that was not checked (its value was never measured) fails as well.
+
         Example:
-        | Check Should Pass    DB: phantom order NOT found
+        | `Check Should Pass` | DB: phantom order NOT found |
         """
-        for check in self._run.checks():
-            if check.name == name:
-                message = f"{name}: expected {check.expected}, actual {check.actual}"
-                if check.note:
-                    message += f" ({check.note})"
-                if not check.passed:
-                    raise AssertionError(message)
-                logger.info(message + " — PASS")
-                return
-        raise AssertionError(f"no check named {name!r}")
+        checks = self._run.checks()
+        check = next((c for c in checks if c.name == name), None)
+        if check is None:
+            raise AssertionError(
+                f"no check named {name!r}; the checks are: " + ", ".join(c.name for c in checks)
+            )
+        message = f"{name}: expected {check.expected}, actual {check.actual}"
+        if check.note:
+            message += f" ({check.note})"
+        if check.status != PASS:
+            raise AssertionError(message if check.passed is False else f"{message} — NOT CHECKED")
+        logger.info(message + " — PASS")
 
     @keyword("Side By Side Proof Should Hold", tags=["evidence"])
     def side_by_side_proof_should_hold(self) -> str:
         """Log the seed's step-8 proof with a chart; fail with UNEXPECTED and why.
 
+        Skips, naming the step, when an earlier step's record is missing (a test run alone).
+
         Returns the verdict: ``PHANTOM EVENT CONFIRMED`` against dual write, ``NO PHANTOM
         EVENT`` against the outbox.
+
+        Example:
+        | ${verdict}= | `Side By Side Proof Should Hold` |
+        | Should Be Equal | ${verdict} | PHANTOM EVENT CONFIRMED |
         """
+        missing = self._run.missing_step()
+        if missing is not None:
+            raise SkipExecution(f"needs {missing}; run the whole suite or include that step")
         logger.info(html_proof(self._run), html=True)
         verdict, reasons = self._run.verdict()
         if verdict == UNEXPECTED:
@@ -206,40 +357,65 @@ class ChaosReport:
 
     @keyword("Phantom Event Summary")
     def phantom_event_summary(self) -> list[str]:
-        """Return the verdict and a one-line summary of the evidence, for the side-by-side table."""
-        run = self._run
-        verdict, reasons = run.verdict()
-        events = ", ".join(
-            f"{a.order_id[:8]}… at {a.event_partition}/{a.event_offset}"
-            for a in run.attempts[:3]
-            if a.event_found
-        )
-        evidence = (
-            f"{len(run.attempts)} rolled-back order(s), {run.own_rows} row(s) in DB "
-            f"(DB {run.db_before}→{run.db_after}); Kafka +{run.kafka_new_events} since the "
-            f"baseline, {run.kafka_own_events} for these orders"
-            + (f" ({events})" if events else "")
-            + (f"; {'; '.join(reasons)}" if reasons else "")
-        )
-        return [verdict, evidence]
+        """Return the verdict and a one-line summary of the evidence, for the side-by-side table.
+
+        Example:
+        | ${summary}= | `Phantom Event Summary` |
+        | Record Scenario Result | phantom event | dual-write | @{summary} |
+        """
+        return list(summary(self._run))
 
     @keyword("Write Phantom Event Report", tags=["evidence"])
     def write_phantom_event_report(
-        self, profile: str = "chaos", app_port: str = "8082", name: str = "phantom-event-report.md"
+        self,
+        profile: str = "chaos",
+        app_port: str = "8082",
+        name: str = "phantom-event-report.md",
+        service_started: bool = True,
     ) -> str:
         """Write the report ``name`` into ``${OUTPUT DIR}``, beside ``log.html``; return its path.
 
-        Also logs the results table and the evidence per phantom order as HTML.
+        The same facts go to the JSON file of the same name (``phantom-event-report.json``).
+        ``profile`` is shown as the service's profiles when ``service_started``; otherwise
+        the suite did not start the service, and the report says the profile was not
+        observed. Also logs the results table and the evidence per phantom order as HTML.
+
+        Example:
+        | `Write Phantom Event Report` | chaos,outbox | 8082 | outbox-phantom-event-report.md |
         """
+        shown_profile = profile if service_started else _NOT_OBSERVED
         output_dir = Path(BuiltIn().get_variable_value("${OUTPUT DIR}"))
-        path = output_dir / name
-        path.write_text(
-            markdown_report(self._run, profile=profile, app_port=app_port), encoding="utf-8"
+        path, data_path = write_report(
+            output_dir,
+            name,
+            markdown_report(self._run, profile=shown_profile, app_port=app_port),
+            json_report(self._run, profile=shown_profile, app_port=app_port),
         )
         logger.info(html_results(self._run), html=True)
         logger.info(html_evidence(self._run), html=True)
-        logger.info(f"Report written to <a href='{path.name}'>{path.name}</a>", html=True)
+        logger.info(
+            f"Report written to <a href='{path.name}'>{path.name}</a> "
+            f"(data: <a href='{data_path.name}'>{data_path.name}</a>)",
+            html=True,
+        )
         return str(path)
+
+    @keyword("Delete Data When Asked")
+    def delete_data_when_asked(self, clean: bool, name: str) -> bool:
+        """Run the keyword ``name`` (the seed's optional clean-up) only when ``clean`` is true.
+
+        Otherwise logs that the data is kept. Returns whether the clean-up ran.
+
+        Example:
+        | `Delete Data When Asked` | ${CLEAN_DATA} | Delete Orders And Topics |
+        """
+        if clean:
+            BuiltIn().run_keyword(name)
+            return True
+        logger.info(
+            "Data kept (run with -v CLEAN_DATA:True to truncate the tables and delete the topics)"
+        )
+        return False
 
     def _replace(self, order_id: str, **changes: object) -> None:
         for index, attempt in enumerate(self._run.attempts):
@@ -247,3 +423,32 @@ class ChaosReport:
                 self._run.attempts[index] = replace(attempt, **changes)
                 return
         raise AssertionError(f"orderId {order_id} is not a recorded phantom order")
+
+
+@contextmanager
+def _quiet_in_long_runs(builtin: BuiltIn, number: int, total: int) -> Iterator[None]:
+    """Log step ``number`` of ``total`` at WARN level unless it is the first or last of a long run.
+
+    The level is restored after the block, also when the step fails.
+    """
+    if total <= _QUIET_AFTER or number in (1, total):
+        yield
+        return
+    previous = builtin.set_log_level("WARN")
+    try:
+        yield
+    finally:
+        builtin.set_log_level(previous)
+
+
+def _filled(query: str, value: str) -> str:
+    """Return ``query`` with its ``%s`` replaced by ``value`` as psycopg2 binds a string.
+
+    ``cursor.mogrify`` needs an open connection; the adapter it uses quotes the same way
+    without one, so a report can be written after the connection is gone.
+    """
+    if "%s" not in query:
+        return query
+    literal = adapt(value)
+    literal.encoding = "utf-8"
+    return query % (literal.getquoted().decode("utf-8"),)

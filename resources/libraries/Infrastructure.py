@@ -26,11 +26,13 @@ class Infrastructure:
     `Tear Down Infrastructure` stops it. Run as a directory (``robot acceptance/``), the
     top suite owns it; run as a single file, that file does.
 
+    %TOC%
+
     = Example =
 
-    | Library    Infrastructure    ${DATABASE_URL}    ${KAFKA_BOOTSTRAP_SERVERS}
-    | Suite Setup       Bring Up Infrastructure
-    | Suite Teardown    Tear Down Infrastructure
+    | Library | Infrastructure | ${DATABASE_URL} | ${KAFKA_BOOTSTRAP_SERVERS} |
+    | Suite Setup | Bring Up Infrastructure |
+    | Suite Teardown | Tear Down Infrastructure |
     """
 
     def __init__(
@@ -44,11 +46,12 @@ class Infrastructure:
         | ``database_url``            | PostgreSQL URL (``postgresql://user:pw@host:port/db``). |
         | ``kafka_bootstrap_servers`` | Kafka brokers, e.g. ``localhost:9092``. |
         | ``state_dir``               | The embedded stack's data and logs (default: ``.stack``). |
+
+        Example:
+        | Library | Infrastructure | ${DATABASE_URL} | ${KAFKA_BOOTSTRAP_SERVERS} | ${STACK_DIR} |
         """
-        settings = StackSettings(database_url, kafka_bootstrap_servers)
-        if state_dir:
-            settings = StackSettings(database_url, kafka_bootstrap_servers, Path(state_dir))
-        self._stack = EmbeddedStack(settings)
+        where = {"state_dir": Path(state_dir)} if state_dir else {}
+        self._stack = EmbeddedStack(StackSettings(database_url, kafka_bootstrap_servers, **where))
         self._report: StackReport | None = None
         self._owner: str | None = None
 
@@ -61,8 +64,8 @@ class Infrastructure:
         and ``summary`` (one line per component, also logged).
 
         Example:
-        | ${infra}=    Bring Up Infrastructure
-        | Log    PostgreSQL was ${infra}[postgres]
+        | ${infra}= | Bring Up Infrastructure |
+        | Log | PostgreSQL was ${infra}[postgres] |
         """
         if self._report is None:
             self._report = self._stack.up()
@@ -79,7 +82,12 @@ class Infrastructure:
 
     @keyword("Infrastructure Should Answer")
     def infrastructure_should_answer(self) -> None:
-        """Fail unless PostgreSQL and Kafka both answer now, naming the one that does not."""
+        """Fail unless PostgreSQL and Kafka both answer now, naming the one that does not.
+
+        Example:
+        | Bring Up Infrastructure |
+        | Infrastructure Should Answer |
+        """
         status = self._stack.status()
         logger.info(status.summary())
         if not status.all_answer:
@@ -91,6 +99,9 @@ class Infrastructure:
 
         Returns one line per stopped component (empty when everything was reused, or when
         another suite owns the stack and will stop it).
+
+        Example:
+        | Suite Teardown | Tear Down Infrastructure |
         """
         suite = BuiltIn().get_variable_value("${SUITE NAME}")
         if self._report is None or suite != self._owner:

@@ -12,8 +12,10 @@ from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import timestr_to_secs
 
+from embedded_stack.polling import WaitTimedOut, wait_until
 from evidence.lost_event_proof import DELIVERED, INDETERMINATE, LOST, LostEventRun, PlacedOrder
-from evidence.lost_event_report import html_orders, markdown_report
+from evidence.lost_event_report import html_orders, json_report, markdown_report, summary
+from evidence.report_files import write_report
 from evidence.topic_reader import TopicReader
 
 
@@ -34,36 +36,75 @@ class LostEventReport:
     The service's own claim (the ``DUAL WRITE FAILURE — EVENT LOST`` log line) is shown next
     to the fate, to make visible where a timeout was not a loss.
 
+    %TOC%
+
+    = Importing =
+
+    The library takes no arguments: ``Library    libraries/LostEventReport.py``. Each suite
+    that imports it gets its own run (SUITE scope); `Start Lost Event Run` starts afresh,
+    and `Record Topic Baseline` names the broker.
+
+    = Verdict =
+
+    `Lost Event Proof Should Hold` judges the run: with ``expect_loss`` (dual write) every
+    order placed while the broker was unreachable must be committed and lost, the others
+    delivered; without it (outbox) every committed order must be delivered. Anything else
+    is ``UNEXPECTED``, with the reasons.
+
+    = Report =
+
+    `Write Lost Event Report` writes ``lost-event-report.md`` and the same facts as
+    ``lost-event-report.json`` beside ``log.html`` (Robot's ``${OUTPUT DIR}``).
+
     = Example =
 
-    | Start Lost Event Run    dual-write    proxy
-    | Record Topic Baseline    127.0.0.1:9193
-    | ${order_id}=    Record Placed Order    outage    ${response}    ${seconds}
-    | Classify Orders By Reading The Topic
-    | Lost Event Proof Should Hold    expect_loss=${TRUE}
-    | Write Lost Event Report
+    | `Start Lost Event Run` | dual-write | proxy |
+    | `Record Topic Baseline` | 127.0.0.1:9193 |
+    | ${order_id}= | `Record Placed Order` | outage | ${status} | ${body} | ${seconds} |
+    | `Classify Orders By Reading The Topic` | healed=${TRUE} |
+    | `Lost Event Proof Should Hold` | expect_loss=${TRUE} |
+    | `Write Lost Event Report` | expect_loss=${TRUE} |
     """
 
     def __init__(self) -> None:
+        """The library takes no arguments; every suite that imports it gets a fresh run.
+
+        Import it with ``Library    libraries/LostEventReport.py`` from a resource file.
+        `Record Topic Baseline` says which broker to read.
+        """
         self._run = LostEventRun(datetime.now(UTC), mode="dual-write", fault="proxy")
         self._reader: TopicReader | None = None
         self._positions: dict[int, int] = {}
 
     @keyword("Start Lost Event Run")
     def start_lost_event_run(self, mode: str, fault: str) -> None:
-        """Forget what was recorded: ``mode`` dual-write or outbox, ``fault`` proxy or compose."""
+        """Forget what was recorded: ``mode`` dual-write or outbox, ``fault`` proxy or compose.
+
+        Example:
+        | `Start Lost Event Run` | outbox | ${FAULT_MODE} |
+        """
         self._run = LostEventRun(datetime.now(UTC), mode=mode, fault=fault)
 
     @keyword("Record Topic Baseline")
     def record_topic_baseline(self, bootstrap_servers: str, timeout: float = 10) -> int:
-        """Record where every partition of ``order.created`` ends; return the event count."""
+        """Record where every partition of ``order.created`` ends; return the event count.
+
+        Example:
+        | ${count}= | `Record Topic Baseline` | ${kafka} | timeout=10 |
+        """
         self._reader = TopicReader(bootstrap_servers, "order.created", float(timeout))
         self._positions = self._reader.end_positions()
         return sum(self._positions.values())
 
     @keyword("Record Placed Order")
     def record_placed_order(self, phase: str, status_code: int, body: dict, seconds: float) -> str:
-        """Record one ``POST /orders`` (its phase, HTTP status and duration); return its orderId."""
+        """Record one ``POST /orders`` (its phase, HTTP status and duration); return its orderId.
+
+        Fails when the answer carries no orderId.
+
+        Example:
+        | ${order_id}= | `Record Placed Order` | outage | ${status} | ${body} | ${seconds} |
+        """
         order_id = str((body or {}).get("orderId"))
         self._run.orders.append(PlacedOrder(order_id, phase, int(status_code), float(seconds)))
         if not (body or {}).get("orderId"):
@@ -72,12 +113,20 @@ class LostEventReport:
 
     @keyword("Record Order Rows")
     def record_order_rows(self, order_id: str, rows: int) -> None:
-        """Record how many rows the database holds for the order."""
+        """Record how many rows the database holds for the order.
+
+        Example:
+        | `Record Order Rows` | ${order_id} | ${count} |
+        """
         self._order(order_id).rows = int(rows)
 
     @keyword("Record Health")
     def record_health(self, moment: str, status: str) -> None:
-        """Record the service's health ``during`` or ``after`` the fault."""
+        """Record the service's health ``during`` or ``after`` the fault.
+
+        Example:
+        | `Record Health` | during | DOWN |
+        """
         if moment == "during":
             self._run.health_during_fault = status
         else:
@@ -85,7 +134,11 @@ class LostEventReport:
 
     @keyword("Read Service Log For Losses")
     def read_service_log_for_losses(self, path: str) -> int:
-        """Mark the orders the service logged as lost; return how many it logged."""
+        """Mark the orders the service logged as lost; return how many it logged.
+
+        Example:
+        | ${logged}= | `Read Service Log For Losses` | ${OUTPUT DIR}/lost-event-service.log |
+        """
         text = Path(path).read_text(encoding="utf-8", errors="replace")
         logged = 0
         for order in self._run.orders:
@@ -99,6 +152,9 @@ class LostEventReport:
 
         ``healed`` says whether the fault is over; while it is not, an order without an
         event is indeterminate, not lost.
+
+        Example:
+        | ${tally}= | `Classify Orders By Reading The Topic` | healed=${FALSE} |
         """
         if self._reader is None:
             raise AssertionError("no topic baseline: call 'Record Topic Baseline' first")
@@ -117,14 +173,14 @@ class LostEventReport:
         for order in self._run.orders:
             record = found.get(order.order_id)
             if record is not None:
-                order.fate, order.where = DELIVERED, f"{record.partition}/{record.offset}"
+                order.fate, order.position = DELIVERED, (record.partition, record.offset)
                 order.fate_note = (
                     "the service logged it lost: a timeout is not a loss"
                     if order.service_logged_loss
                     else ""
                 )
             elif healed:
-                order.fate, order.where = LOST, ""
+                order.fate, order.position = LOST, None
                 order.fate_note = "not on the topic, read after the fault healed"
             else:
                 order.fate = INDETERMINATE
@@ -139,27 +195,41 @@ class LostEventReport:
 
         The time is measured from the call (made right after the fault healed) and kept as
         the run's delivery bound. Fails after ``timeout`` naming the orders still missing.
+
+        Example:
+        | ${seconds}= | `Wait Until Orders Of Phase Are Delivered` | outage | 15s |
         """
-        limit = timestr_to_secs(timeout)
         started = time.monotonic()
-        while True:
+
+        def delivered() -> bool:
             self.classify_orders_by_reading_the_topic(healed=True)
-            missing = [o.order_id for o in self._run.in_phase(phase) if o.fate != DELIVERED]
-            elapsed = time.monotonic() - started
-            if not missing:
-                self._run.delivery_bound_seconds = elapsed
-                logger.info(f"every {phase} order delivered {elapsed:.2f} s after the heal")
-                return elapsed
-            if elapsed > limit:
-                raise AssertionError(
-                    f"{len(missing)} {phase} order(s) still not delivered after {timeout}: "
-                    + ", ".join(missing)
-                )
-            time.sleep(0.2)
+            return not self._undelivered(phase)
+
+        try:
+            wait_until(
+                delivered,
+                timeout=timestr_to_secs(timeout),
+                interval=0.2,
+                what=f"every {phase} order delivered",
+            )
+        except WaitTimedOut:
+            missing = self._undelivered(phase)
+            raise AssertionError(
+                f"{len(missing)} {phase} order(s) still not delivered after {timeout}: "
+                + ", ".join(missing)
+            ) from None
+        elapsed = time.monotonic() - started
+        self._run.delivery_bound_seconds = elapsed
+        logger.info(f"every {phase} order delivered {elapsed:.2f} s after the heal")
+        return elapsed
 
     @keyword("Order Fate Should Be")
     def order_fate_should_be(self, order_id: str, fate: str) -> None:
-        """Fail unless the order's fate is ``fate`` (delivered, lost or indeterminate)."""
+        """Fail unless the order's fate is ``fate`` (delivered, lost or indeterminate).
+
+        Example:
+        | `Order Fate Should Be` | ${order_id} | indeterminate |
+        """
         order = self._order(order_id)
         if order.fate != fate:
             raise AssertionError(
@@ -169,7 +239,11 @@ class LostEventReport:
 
     @keyword("Lost Event Proof Should Hold", tags=["evidence"])
     def lost_event_proof_should_hold(self, expect_loss: bool = True) -> str:
-        """Log the per-order table; fail with UNEXPECTED and why; return the verdict."""
+        """Log the per-order table; fail with UNEXPECTED and why; return the verdict.
+
+        Example:
+        | ${verdict}= | `Lost Event Proof Should Hold` | expect_loss=${TRUE} |
+        """
         logger.info(html_orders(self._run), html=True)
         verdict, reasons = self._run.verdict(expect_loss=expect_loss)
         if reasons:
@@ -179,36 +253,41 @@ class LostEventReport:
 
     @keyword("Lost Event Summary")
     def lost_event_summary(self, expect_loss: bool = True) -> list[str]:
-        """Return the verdict and a one-line summary of the evidence, for the side-by-side table."""
-        run = self._run
-        verdict, reasons = run.verdict(expect_loss=expect_loss)
-        outage = run.in_phase("outage")
-        tally = run.tally("outage")
-        evidence = (
-            f"{len(outage)} order(s) placed while the broker was unreachable, all committed: "
-            f"{tally['delivered']} delivered, {tally['lost']} lost, "
-            f"{tally['indeterminate']} indeterminate; all orders: {run.tally()}; health "
-            f"{run.health_during_fault or '?'} during the fault, {run.health_after_fault or '?'} "
-            "after"
-            + (
-                f"; delivered at most {run.delivery_bound_seconds:.1f} s after the heal"
-                if run.delivery_bound_seconds is not None
-                else ""
-            )
-            + (f"; {'; '.join(reasons)}" if reasons else "")
-        )
-        return [verdict, evidence]
+        """Return the verdict and a one-line summary of the evidence, for the side-by-side table.
+
+        Example:
+        | ${summary}= | `Lost Event Summary` | expect_loss=${TRUE} |
+        | Record Scenario Result | lost event | dual-write | @{summary} |
+        """
+        return list(summary(self._run, expect_loss=expect_loss))
 
     @keyword("Write Lost Event Report")
     def write_lost_event_report(
         self, expect_loss: bool = True, name: str = "lost-event-report.md"
     ) -> str:
-        """Write the report ``name`` beside ``log.html`` (``${OUTPUT DIR}``); return its path."""
+        """Write the report ``name`` beside ``log.html`` (``${OUTPUT DIR}``); return its path.
+
+        The same facts go to the JSON file of the same name (``lost-event-report.json``).
+
+        Example:
+        | `Write Lost Event Report` | expect_loss=${FALSE} | name=outbox-lost-event-report.md |
+        """
         output_dir = Path(BuiltIn().get_variable_value("${OUTPUT DIR}"))
-        path = output_dir / name
-        path.write_text(markdown_report(self._run, expect_loss=expect_loss), encoding="utf-8")
-        logger.info(f"Report written to <a href='{path.name}'>{path.name}</a>", html=True)
+        path, data_path = write_report(
+            output_dir,
+            name,
+            markdown_report(self._run, expect_loss=expect_loss),
+            json_report(self._run, expect_loss=expect_loss),
+        )
+        logger.info(
+            f"Report written to <a href='{path.name}'>{path.name}</a> "
+            f"(data: <a href='{data_path.name}'>{data_path.name}</a>)",
+            html=True,
+        )
         return str(path)
+
+    def _undelivered(self, phase: str) -> list[str]:
+        return [o.order_id for o in self._run.in_phase(phase) if o.fate != DELIVERED]
 
     def _order(self, order_id: str) -> PlacedOrder:
         for order in self._run.orders:

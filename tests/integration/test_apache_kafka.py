@@ -111,7 +111,7 @@ def test_two_brokers_down_refuse_acks_all_until_one_returns(cluster: KafkaCluste
     try:
         # The controller fences the two after their session timeout; the ISR shrinks to one.
         wait_until(
-            lambda: len(_partitions(cluster.bootstrap_servers, topic)[0].isrs) == 1,
+            lambda: _in_sync(cluster.bootstrap_servers, topic) == 1,
             timeout=30,
             what="the in-sync replicas shrinking to the leader alone",
         )
@@ -160,11 +160,12 @@ def _new_topic(bootstrap: str, *, partitions: int) -> str:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     # replication_factor=-1: the broker's default, 3 in the cluster.
     admin.create_topics([NewTopic(topic, partitions, replication_factor=-1)])[topic].result(30)
-    wait_until(
-        lambda: all(p.leader >= 0 for p in _partitions(bootstrap, topic).values()),
-        timeout=30,
-        what=f"leaders for {topic}",
-    )
+
+    def led() -> bool:
+        known = _partitions(bootstrap, topic)
+        return len(known) == partitions and all(p.leader >= 0 for p in known.values())
+
+    wait_until(led, timeout=30, what=f"leaders for {topic}")
     return topic
 
 
@@ -175,7 +176,13 @@ def _partitions(bootstrap: str, topic: str) -> dict:
 
 def _leader_id(cluster: KafkaCluster, topic: str) -> int:
     live = [b.spec.listen_address for b in cluster.brokers if b.is_running]
-    return _partitions(",".join(live), topic)[0].leader
+    partition = _partitions(",".join(live), topic).get(0)
+    return partition.leader if partition is not None else -1
+
+
+def _in_sync(bootstrap: str, topic: str) -> int | None:
+    partition = _partitions(bootstrap, topic).get(0)
+    return len(partition.isrs) if partition is not None else None
 
 
 def _produce(

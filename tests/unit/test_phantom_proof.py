@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from evidence.checks import NOT_CHECKED
 from evidence.phantom_proof import (
     CONFIRMED,
     NO_PHANTOM,
     UNEXPECTED,
+    CheckName,
     PhantomAttempt,
     PhantomRun,
 )
@@ -21,6 +23,8 @@ def attempt(order_id: str = "o-1", **changes) -> PhantomAttempt:
         "exists_in_db": False,
         "event_sent_to_kafka": True,
         "db_rolled_back": True,
+        "kafka_partition": 1,
+        "kafka_offset": 7,
         "rows_found": 0,
         "query": f"SELECT ... WHERE id = '{order_id}'",
         "event_found": True,
@@ -55,10 +59,10 @@ def statuses(run: PhantomRun) -> dict[str, str]:
     return {check.name: check.status for check in run.checks()}
 
 
-def test_a_clean_run_passes_all_ten_checks_and_is_confirmed():
+def test_a_clean_run_passes_the_ten_checks_and_the_position_check_and_is_confirmed():
     run = confirmed_run()
 
-    assert list(statuses(run).values()) == ["PASS"] * 10
+    assert list(statuses(run).values()) == ["PASS"] * 11
     assert run.verdict() == (CONFIRMED, [])
 
 
@@ -115,12 +119,13 @@ def test_report_flags_are_judged_from_the_answers_not_assumed():
     assert "missing" in checks["Report: existsInDb"].actual
 
 
-def test_unmeasured_values_fail_instead_of_passing():
+def test_unmeasured_values_are_not_checked_instead_of_passing():
     run = PhantomRun(started_at=datetime.now(UTC), attempts=[attempt(rows_found=None)])
 
     assert run.verdict()[0] == UNEXPECTED
-    assert statuses(run)["DB count unchanged"] == "FAIL"
-    assert statuses(run)["Normal POST /orders works"] == "FAIL"
+    assert statuses(run)["DB count unchanged"] == NOT_CHECKED
+    assert statuses(run)["Normal POST /orders works"] == NOT_CHECKED
+    assert statuses(run)["DB: phantom order NOT found"] == NOT_CHECKED
 
 
 def test_markdown_report_fills_every_bracket_of_the_template():
@@ -151,22 +156,34 @@ def test_html_tables_and_chart_show_the_measured_values():
 
     assert "RESULT: PHANTOM EVENT CONFIRMED" in proof
     assert "<svg" in chart and "+5 (3 others)" in chart
-    assert results.count(">PASS<") == 10
+    assert results.count(">PASS<") == 11
 
 
 def test_outbox_mode_expects_no_event_for_a_rolled_back_order():
     run = confirmed_run(
         expect_phantom=False,
         attempts=[
-            attempt("o-1", event_sent_to_kafka=False, event_found=False),
-            attempt("o-2", event_sent_to_kafka=False, event_found=False),
+            attempt(
+                "o-1",
+                event_sent_to_kafka=False,
+                event_found=False,
+                kafka_partition=None,
+                kafka_offset=None,
+            ),
+            attempt(
+                "o-2",
+                event_sent_to_kafka=False,
+                event_found=False,
+                kafka_partition=None,
+                kafka_offset=None,
+            ),
         ],
         kafka_new_events=1,
         kafka_own_events=0,
     )
 
     assert run.verdict() == (NO_PHANTOM, [])
-    assert list(statuses(run).values()) == ["PASS"] * 10
+    assert list(statuses(run).values()) == ["PASS"] * 11
     text = markdown_report(run, profile="chaos,outbox", app_port="8082")
     assert "NO PHANTOM EVENT — the Transactional Outbox prevents the phantom event" in text
     assert "| Kafka: no event for the rolled-back order | absent | absent (2/2) | PASS |" in text
@@ -182,3 +199,67 @@ def test_outbox_mode_names_a_phantom_event_that_slipped_through():
 
     assert verdict == UNEXPECTED
     assert "o-1 HAS an event on the topic (partition 1, offset 7)" in reasons[0]
+
+
+def test_a_reported_position_that_holds_another_event_fails_naming_both_positions():
+    run = confirmed_run(attempts=[attempt("o-1", kafka_partition=0, kafka_offset=3)])
+
+    check = {c.name: c for c in run.checks()}[CheckName.REPORTED_POSITION]
+
+    assert check.status == "FAIL"
+    assert check.actual == "reported 0/3, read at 1/7"
+    text = markdown_report(run, profile="chaos", app_port="8082")
+    assert (
+        "| Report: kafkaPartition/kafkaOffset | where the topic read found the event "
+        "| reported 0/3, read at 1/7 | FAIL |"
+    ) in text
+
+
+def test_a_reported_position_without_an_event_on_the_topic_fails():
+    run = confirmed_run(attempts=[attempt("o-1"), attempt("o-2", event_found=False)])
+
+    check = {c.name: c for c in run.checks()}[CheckName.REPORTED_POSITION]
+
+    assert check.status == "FAIL"
+    assert check.actual == "orderId o-2: reported 1/7, no event read"
+
+
+def test_matching_positions_of_several_orders_pass():
+    run = confirmed_run()
+
+    check = {c.name: c for c in run.checks()}[CheckName.REPORTED_POSITION]
+
+    assert (check.status, check.actual) == ("PASS", "same as read (2/2)")
+
+
+def test_positions_are_not_checked_before_the_topic_was_read():
+    run = confirmed_run(attempts=[attempt("o-1", event_found=None)])
+
+    check = {c.name: c for c in run.checks()}[CheckName.REPORTED_POSITION]
+
+    assert (check.status, check.actual) == (NOT_CHECKED, "not checked")
+
+
+def test_a_normal_order_not_looked_up_is_not_checked_rather_than_absent():
+    run = confirmed_run(normal_rows=None, normal_event_found=None)
+
+    check = {c.name: c for c in run.checks()}[CheckName.NORMAL_IN_DB]
+
+    assert (check.status, check.actual, check.note) == (NOT_CHECKED, "not checked", "")
+    text = markdown_report(run, profile="chaos", app_port="8082")
+    assert "| Normal order exists in DB | present | not checked | NOT CHECKED |" in text
+
+
+def test_without_attempts_no_check_passes():
+    run = PhantomRun(started_at=datetime.now(UTC))
+
+    assert "PASS" not in statuses(run).values()
+
+
+def test_every_check_is_named_by_the_enum():
+    dual_write, outbox = confirmed_run(), confirmed_run(expect_phantom=False)
+
+    names = [c.name for c in dual_write.checks()] + [c.name for c in outbox.checks()]
+
+    assert all(isinstance(name, CheckName) for name in names)
+    assert set(names) == set(CheckName)

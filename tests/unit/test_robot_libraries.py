@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
 import pytest
+from robot.api import SkipExecution
+
+from evidence.topic_reader import Record
 
 LIBRARIES = Path(__file__).parents[2] / "resources" / "libraries"
 
@@ -80,7 +84,7 @@ def test_chaos_report_matches_events_to_phantom_orders_and_judges_the_run():
     assert report._run.attempts[1].query == "SELECT id FROM orders WHERE id = 'b'"
 
 
-def test_latest_event_of_another_client_is_explained_not_failed():
+def test_latest_event_of_another_client_is_explained_not_failed(caplog):
     report = load("ChaosReport")()
     report.record_phantom_attempt(200, phantom_answer("a"))
     report.record_kafka_events(
@@ -90,7 +94,12 @@ def test_latest_event_of_another_client_is_explained_not_failed():
         ]
     )
 
-    report.latest_event_should_match_the_last_phantom_order()
+    with caplog.at_level(logging.WARNING, logger="RobotFramework"):
+        report.latest_event_should_match_the_last_phantom_order()
+
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "orderId=other" in warning
+    assert "a has its event at partition 0, offset 1" in warning
 
 
 def test_an_answer_without_order_id_fails_the_attempt():
@@ -98,3 +107,74 @@ def test_an_answer_without_order_id_fails_the_attempt():
 
     with pytest.raises(AssertionError, match="HTTP 500 without an orderId"):
         report.record_phantom_attempt(500, {"title": "Internal error"})
+
+
+class RecordedTopic:
+    """Stands in for the evidence TopicReader: the records of a topic, all in partition 0."""
+
+    def __init__(self, *records: Record) -> None:
+        self.records = list(records)
+
+    def end_positions(self) -> dict[int, int]:
+        return {0: len(self.records)}
+
+    def read_since(self, positions: dict[int, int]) -> list[Record]:
+        return self.records[positions.get(0, 0) :]
+
+
+def record(order_id: str, offset: int) -> Record:
+    return Record(0, offset, order_id, {"orderId": order_id}, b"{}", 1_796_083_200_000)
+
+
+def consumption_of(topic: RecordedTopic):
+    consumption = load("KafkaConsumption")("localhost:1", "order.created")
+    consumption._reader = topic
+    return consumption
+
+
+@pytest.mark.parametrize("read", ["read_events_since_baseline", "wait_for_event"])
+def test_reading_without_a_baseline_skips_naming_the_step_that_records_it(read):
+    consumption = consumption_of(RecordedTopic())
+    arguments = ("some-order",) if read == "wait_for_event" else ()
+
+    with pytest.raises(SkipExecution, match=r"needs seed step 4's baseline.*run the whole suite"):
+        getattr(consumption, read)(*arguments)
+
+
+def test_events_since_the_baseline_leave_out_the_older_ones():
+    topic = RecordedTopic(record("before", 0))
+    consumption = consumption_of(topic)
+    assert consumption.record_kafka_baseline() == 1
+    topic.records.append(record("after", 1))
+
+    (after,) = consumption.read_events_since_baseline()
+
+    assert after == {
+        "partition": 0,
+        "offset": 1,
+        "key": "after",
+        "value": {"orderId": "after"},
+        "timestamp": "2026-12-01T00:00:00.000+00:00",
+    }
+
+
+def test_wait_for_event_returns_the_event_of_the_order():
+    topic = RecordedTopic()
+    consumption = consumption_of(topic)
+    consumption.record_kafka_baseline()
+    topic.records.extend([record("other", 0), record("mine", 1)])
+
+    found = consumption.wait_for_event("mine", timeout="1s", pause="0.01s")
+
+    assert (found["key"], found["offset"]) == ("mine", 1)
+
+
+def test_wait_for_event_names_the_order_and_the_topic_when_it_times_out():
+    topic = RecordedTopic()
+    consumption = consumption_of(topic)
+    consumption.record_kafka_baseline()
+    topic.records.append(record("other", 0))
+
+    expected = r"no event for orderId=mine on order.created within 0.2s"
+    with pytest.raises(AssertionError, match=expected):
+        consumption.wait_for_event("mine", timeout="0.2s", pause="0.05s")
