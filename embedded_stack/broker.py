@@ -105,6 +105,7 @@ class BrokerProcess(ServerProcess):
                 kill it if the thread that started it dies.
         """
         super().__init__()
+        self.stop_grace = STOP_GRACE
         self.host = host
         self.port = port
         self.advertised = advertised or host_port(host, port)
@@ -152,15 +153,6 @@ class BrokerProcess(ServerProcess):
             self.advertised,
         )
         return self
-
-    def stop(self) -> None:
-        """Stop the broker: SIGTERM, then SIGKILL after a second (at once if paused)."""
-        if self.record is None:
-            return
-        if self.is_paused:
-            self.kill()
-            return
-        stop_broker(self.record, popen=self.popen)
 
 
 def host_port(host: str, port: int) -> str:

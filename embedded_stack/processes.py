@@ -279,6 +279,9 @@ class ServerProcess(StartStopContext):
 
     #: What the errors call it, e.g. "the Tansu broker on 127.0.0.1:9092".
     description = "the server"
+    #: How :meth:`stop` asks it to end, and how long it may take before SIGKILL.
+    stop_signal = signal.SIGTERM
+    stop_grace = 1.0
 
     def __init__(self) -> None:
         """Describe a server that is not started yet."""
@@ -310,6 +313,21 @@ class ServerProcess(StartStopContext):
         """Let a paused server run again (SIGCONT)."""
         self._signal(signal.SIGCONT)
         self._wait_for(lambda process: not _is_stopped(process), "continue")
+
+    def stop(self) -> None:
+        """Stop politely (``stop_signal``), SIGKILL after ``stop_grace``; a paused one at once.
+
+        A frozen process cannot act on a polite signal, so waiting for it would only cost
+        the grace period.
+        """
+        if self.record is None:
+            return
+        if self.is_paused:
+            self.kill()
+            return
+        stop_process(
+            self.record, first_signal=self.stop_signal, grace=self.stop_grace, popen=self.popen
+        )
 
     def kill(self) -> None:
         """End the server at once (SIGKILL)."""

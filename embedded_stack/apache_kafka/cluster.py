@@ -201,7 +201,12 @@ class KafkaCluster(StartStopContext):
         layout = json.loads(path.read_text()) if path.exists() else {}
         cluster_id = layout.get("cluster_id") or _new_cluster_id()
         controller_port = layout.get("controller_port")
-        if controller_port is None or port_accepts(self.host, controller_port, 0.2):
+        # The broker ports may be free ones nobody has bound yet: never pick one of them.
+        while (
+            controller_port is None
+            or controller_port in broker_ports
+            or port_accepts(self.host, controller_port, 0.2)
+        ):
             controller_port = free_port(self.host)
         self.root.mkdir(parents=True, exist_ok=True)
         path.write_text(

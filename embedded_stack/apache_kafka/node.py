@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from embedded_stack.apache_kafka.jars import LOG_CONFIG, java_binary, kafka_classpath
 from embedded_stack.broker import host_port
 from embedded_stack.errors import StartupError
-from embedded_stack.processes import ServerProcess, stop_process
+from embedded_stack.processes import ServerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +83,8 @@ class KafkaNode(ServerProcess):
             detach: True lets it outlive this process.
         """
         super().__init__()
+        # SIGTERM is a controlled shutdown; see STOP_GRACE.
+        self.stop_grace = STOP_GRACE
         self.spec = spec
         self.description = f"the Apache Kafka node {spec.node_id} on {spec.listen_address}"
         self._cluster_id = cluster_id
@@ -136,15 +137,6 @@ class KafkaNode(ServerProcess):
         host, port = self.spec.listen_address.rsplit(":", 1)
         self._await_port(host.strip("[]"), int(port), timeout=timeout, log_path=self._log_path)
         logger.info("%s started, PID %s", self.description, self.pid)
-
-    def stop(self) -> None:
-        """Shut down in a controlled way (SIGTERM), SIGKILL after 30 s; a paused node at once."""
-        if self.record is None:
-            return
-        if self.is_paused:
-            self.kill()
-            return
-        stop_process(self.record, first_signal=signal.SIGTERM, grace=STOP_GRACE, popen=self.popen)
 
     def prepare(self) -> Path:
         """Write the node's configuration, and format its log folder if it is new.

@@ -10,8 +10,10 @@ from typing import TypeVar
 
 import psycopg2
 import psycopg2.extensions
+from confluent_kafka import KafkaError, Producer
 
 from embedded_stack.polling import wait_until
+from evidence.topic_reader import TopicReader
 from service.adapters.postgres_connections import ConnectionPool
 
 T = TypeVar("T")
@@ -72,3 +74,41 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, pause: fl
     The tests' positional shorthand for ``embedded_stack.polling.wait_until``.
     """
     return wait_until(check, timeout=timeout, what=what, interval=pause)
+
+
+def produce_values(
+    bootstrap: str,
+    topic: str,
+    values: list[str],
+    *,
+    timeout_ms: int = 20_000,
+    retries: int = 2_147_483_647,
+) -> list[KafkaError | None]:
+    """Produce one message per value with ``acks=all``, one at a time; return each error.
+
+    Not idempotent, as the service publishes: an idempotent producer is fenced for good
+    after one timeout on Tansu, and ``retries=0`` (which idempotence forbids) lets a
+    broker's refusal reach the report instead of a retry until the timeout.
+    """
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": False,
+            "acks": "all",
+            "message.timeout.ms": timeout_ms,
+            "linger.ms": 0,
+            "retries": retries,
+        }
+    )
+    errors: list[KafkaError | None] = []
+    for value in values:
+        producer.produce(topic, value.encode(), on_delivery=lambda err, _msg: errors.append(err))
+        producer.flush(timeout_ms / 1000 + 5)
+    assert len(errors) == len(values), "a delivery report is missing"
+    return errors
+
+
+def topic_values(bootstrap: str, topic: str, timeout: float = 30) -> list[str]:
+    """Read the topic from its start to its end; return each message's text."""
+    records = TopicReader(bootstrap, topic, timeout=timeout).read_since({})
+    return [record.raw.decode() for record in records if record.raw is not None]

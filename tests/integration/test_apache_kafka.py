@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from embedded_stack import EmbeddedStack, StackSettings
 from embedded_stack.apache_kafka import KafkaCluster, kafka_classpath
 from embedded_stack.polling import wait_until
-from evidence.topic_reader import TopicReader
+from tests.integration.helpers import produce_values, topic_values
 from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -37,14 +37,14 @@ def test_a_broker_keeps_its_events_when_stopped_and_started(tmp_path: Path) -> N
     broker = KafkaCluster([free_port()], root=tmp_path)
     with broker:
         topic = _new_topic(broker.bootstrap_servers, partitions=3)
-        sent = _produce(broker.bootstrap_servers, topic, [f"before-{i}" for i in range(5)])
+        sent = produce_values(broker.bootstrap_servers, topic, [f"before-{i}" for i in range(5)])
         broker.stop()
         assert not broker.nodes[0].is_running
         started = time.monotonic()
         broker.start()
         restarted_after = time.monotonic() - started
-        _produce(broker.bootstrap_servers, topic, ["after"])
-        kept = _values(broker.bootstrap_servers, topic)
+        produce_values(broker.bootstrap_servers, topic, ["after"])
+        kept = topic_values(broker.bootstrap_servers, topic)
 
     assert sent == [None] * 5
     assert sorted(kept) == sorted([*(f"before-{i}" for i in range(5)), "after"])
@@ -79,7 +79,7 @@ def test_killing_the_leader_moves_the_partition_and_loses_no_acknowledged_event(
     cluster: KafkaCluster,
 ) -> None:
     topic = _new_topic(cluster.bootstrap_servers, partitions=1)
-    assert _produce(cluster.bootstrap_servers, topic, ["before"]) == [None]
+    assert produce_values(cluster.bootstrap_servers, topic, ["before"]) == [None]
     leader = cluster.leader_of(topic, 0)
 
     leader.kill()
@@ -91,13 +91,13 @@ def test_killing_the_leader_moves_the_partition_and_loses_no_acknowledged_event(
             what="a new leader",
         )
         moved_after = time.monotonic() - killed
-        after = _produce(cluster.bootstrap_servers, topic, ["after"])
+        after = produce_values(cluster.bootstrap_servers, topic, ["after"])
     finally:
         leader.start()
         cluster.await_brokers(3)
 
     assert new_leader and after == [None]
-    assert sorted(_values(cluster.bootstrap_servers, topic)) == ["after", "before"]
+    assert sorted(topic_values(cluster.bootstrap_servers, topic)) == ["after", "before"]
     print(f"\nleader {leader.spec.node_id} killed: partition moved after {moved_after:.1f} s")
 
 
@@ -117,12 +117,12 @@ def test_two_brokers_down_refuse_acks_all_until_one_returns(cluster: KafkaCluste
         )
         # No retries, so the broker's answer reaches the report; a producer that retries
         # (the service's) sees the same refusal again until its message timeout.
-        refused = _produce(cluster.bootstrap_servers, topic, ["refused"], retries=0)
+        refused = produce_values(cluster.bootstrap_servers, topic, ["refused"], retries=0)
     finally:
         for broker in others:
             broker.start()
         cluster.await_brokers(3)
-    accepted = _produce(cluster.bootstrap_servers, topic, ["accepted"], timeout_ms=30_000)
+    accepted = produce_values(cluster.bootstrap_servers, topic, ["accepted"], timeout_ms=30_000)
 
     assert refused[0] is not None
     assert refused[0].code() in (
@@ -130,7 +130,7 @@ def test_two_brokers_down_refuse_acks_all_until_one_returns(cluster: KafkaCluste
         KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
     ), refused[0]
     assert accepted == [None]
-    assert _values(cluster.bootstrap_servers, topic) == ["accepted"]
+    assert topic_values(cluster.bootstrap_servers, topic) == ["accepted"]
 
 
 def test_the_stack_starts_the_engine_it_is_asked_for(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_the_stack_starts_the_engine_it_is_asked_for(tmp_path: Path) -> None:
     try:
         report = stack.up()
         topic = _new_topic(settings.kafka_bootstrap_servers, partitions=1)
-        answered = _produce(settings.kafka_bootstrap_servers, topic, ["hello"])
+        answered = produce_values(settings.kafka_bootstrap_servers, topic, ["hello"])
     finally:
         stopped = stack.down()
         stack.purge()
@@ -183,35 +183,3 @@ def _leader_id(cluster: KafkaCluster, topic: str) -> int:
 def _in_sync(bootstrap: str, topic: str) -> int | None:
     partition = _partitions(bootstrap, topic).get(0)
     return len(partition.isrs) if partition is not None else None
-
-
-def _produce(
-    bootstrap: str,
-    topic: str,
-    values: list[str],
-    timeout_ms: int = 20_000,
-    retries: int = 2_147_483_647,
-) -> list[KafkaError | None]:
-    """Produce with ``acks=all``, one message at a time; return each delivery error."""
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "message.timeout.ms": timeout_ms,
-            "linger.ms": 0,
-            "retries": retries,
-            # Idempotence would need retries; the service publishes without it too.
-            "enable.idempotence": False,
-        }
-    )
-    errors: list[KafkaError | None] = []
-    for value in values:
-        producer.produce(topic, value.encode(), on_delivery=lambda err, _msg: errors.append(err))
-        producer.flush(timeout_ms / 1000 + 5)
-    assert len(errors) == len(values), "a delivery report is missing"
-    return errors
-
-
-def _values(bootstrap: str, topic: str) -> list[str]:
-    records = TopicReader(bootstrap, topic, timeout=30).read_since({})
-    return [record.raw.decode() for record in records if record.raw is not None]

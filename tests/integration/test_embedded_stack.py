@@ -20,10 +20,6 @@ from pathlib import Path
 import psutil
 import psycopg2
 import pytest
-from confluent_kafka import (
-    KafkaError,
-    Producer,
-)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from embedded_stack import (
@@ -36,7 +32,7 @@ from embedded_stack import (
     probe_postgres,
 )
 from embedded_stack.polling import poll_until
-from evidence.topic_reader import TopicReader
+from tests.integration.helpers import produce_values, topic_values
 from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -121,8 +117,8 @@ def test_up_starts_postgres_and_a_broker_that_answer(
         cursor.execute("SELECT current_user, current_database(), 40 + 2")
         assert cursor.fetchone() == ("mars", "orders_db", 42)
     topic = _new_topic(isolated_settings.kafka_bootstrap_servers)
-    assert _produce(isolated_settings.kafka_bootstrap_servers, topic, ["hello"]) == [None]
-    assert _read_all(isolated_settings.kafka_bootstrap_servers, topic) == ["hello"]
+    assert produce_values(isolated_settings.kafka_bootstrap_servers, topic, ["hello"]) == [None]
+    assert topic_values(isolated_settings.kafka_bootstrap_servers, topic) == ["hello"]
 
 
 def test_a_second_stack_reuses_running_servers_and_its_down_leaves_them_running(
@@ -245,18 +241,18 @@ def test_cutting_the_proxy_makes_the_broker_unreachable_and_restoring_keeps_its_
     _, proxy = proxied_broker
     bootstrap = proxy.listen_address
     topic = _new_topic(bootstrap)
-    assert _produce(bootstrap, topic, ["before-1", "before-2"]) == [None, None]
+    assert produce_values(bootstrap, topic, ["before-1", "before-2"]) == [None, None]
 
     proxy.cut()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=1).close()
-    during = _produce(bootstrap, topic, ["during"], timeout_ms=1500)
+    during = produce_values(bootstrap, topic, ["during"], timeout_ms=1500)
     proxy.restore()
-    after = _produce(bootstrap, topic, ["after"])
+    after = produce_values(bootstrap, topic, ["after"])
 
     assert during[0] is not None
     assert after == [None]
-    assert _read_all(bootstrap, topic) == ["before-1", "before-2", "after"]
+    assert topic_values(bootstrap, topic) == ["before-1", "before-2", "after"]
 
 
 def test_a_paused_broker_does_not_answer_until_resumed() -> None:
@@ -337,31 +333,3 @@ def _new_topic(bootstrap: str) -> str:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(10)
     return topic
-
-
-def _produce(
-    bootstrap: str, topic: str, values: list[str], timeout_ms: int = 10_000
-) -> list[KafkaError | None]:
-    """Produce one message per value, one at a time; return each delivery error (or None)."""
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            # An idempotent producer is fenced for good after one timeout on Tansu.
-            "enable.idempotence": False,
-            "acks": "all",
-            "message.timeout.ms": timeout_ms,
-            "linger.ms": 0,
-        }
-    )
-    errors: list[KafkaError | None] = []
-    for value in values:
-        producer.produce(topic, value.encode(), on_delivery=lambda err, _msg: errors.append(err))
-        producer.flush(timeout_ms / 1000 + 5)
-    assert len(errors) == len(values), "a delivery report is missing"
-    return errors
-
-
-def _read_all(bootstrap: str, topic: str) -> list[str]:
-    """Read the topic from its start to its end."""
-    records = TopicReader(bootstrap, topic, timeout=15).read_since({})
-    return [record.raw.decode() for record in records if record.raw is not None]

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from evidence.topic_reader import Record
-
-LIBRARIES = Path(__file__).parents[2] / "resources" / "libraries"
-
-
-def load(name: str):
-    """Return the keyword library class ``name`` of ``resources/libraries/``."""
-    spec = importlib.util.spec_from_file_location(name, LIBRARIES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return getattr(module, name)
+from tests.unit.robot_libraries import load_library
 
 
 def phantom_answer(order_id: str, partition: int = 0, offset: int = 3) -> dict:
@@ -60,7 +46,7 @@ class StillTopic:
 
 
 def lost_event_report(topic: StillTopic, *order_ids: str):
-    report = load("LostEventReport")()
+    report = load_library("LostEventReport")()
     report._reader = topic
     for order_id in order_ids:
         report.record_placed_order("outage", 201, {"orderId": order_id}, 0.1)
@@ -68,7 +54,7 @@ def lost_event_report(topic: StillTopic, *order_ids: str):
 
 
 def test_the_shown_query_quotes_the_order_id_as_psycopg2_binds_it():
-    report = load("ChaosReport")()
+    report = load_library("ChaosReport")()
     report.record_phantom_attempt(200, phantom_answer("o'1"))
 
     report.record_database_rows("o'1", 0, "SELECT id FROM orders WHERE id = %s")
@@ -77,7 +63,7 @@ def test_the_shown_query_quotes_the_order_id_as_psycopg2_binds_it():
 
 
 def test_a_reported_offset_that_holds_another_event_fails_naming_both_positions():
-    report = load("ChaosReport")()
+    report = load_library("ChaosReport")()
     report.record_phantom_attempt(200, phantom_answer("a", 0, 3))
     report.record_kafka_events([event("someone-else", 3), event("a", 4)])
 
@@ -86,7 +72,7 @@ def test_a_reported_offset_that_holds_another_event_fails_naming_both_positions(
 
 
 def test_a_check_that_did_not_run_fails_as_not_checked():
-    report = load("ChaosReport")()
+    report = load_library("ChaosReport")()
     report.record_phantom_attempt(200, phantom_answer("a"))
 
     with pytest.raises(AssertionError, match=r"actual not checked — NOT CHECKED$"):
@@ -94,7 +80,7 @@ def test_a_check_that_did_not_run_fails_as_not_checked():
 
 
 def test_an_unknown_check_name_fails_listing_the_known_ones():
-    report = load("ChaosReport")()
+    report = load_library("ChaosReport")()
 
     with pytest.raises(AssertionError, match=r"no check named 'DB count unchnaged'.*DB count"):
         report.check_should_pass("DB count unchnaged")

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 from robot.api import SkipExecution
 
 from evidence.topic_reader import Record
-
-LIBRARIES = Path(__file__).parents[2] / "resources" / "libraries"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, LIBRARIES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return getattr(module, name)
+from tests.unit.robot_libraries import load_library
 
 
 def phantom_answer(order_id: str, **changes) -> dict:
@@ -47,7 +35,7 @@ def event(order_id: str, offset: int, timestamp: str = "2026-11-24T00:00:00.000+
 
 def test_requirements_check_names_a_package_at_the_wrong_version(tmp_path):
     (tmp_path / "requirements.txt").write_text("pytest==0.0.1\n# a comment\n-e .\n")
-    application = load("Application")(str(tmp_path))
+    application = load_library("Application")(str(tmp_path))
 
     with pytest.raises(AssertionError, match=r"pytest .* is installed, 0.0.1 is pinned"):
         application.installed_packages_should_match_requirements()
@@ -55,20 +43,20 @@ def test_requirements_check_names_a_package_at_the_wrong_version(tmp_path):
 
 def test_requirements_check_counts_the_pins_it_checked(tmp_path):
     (tmp_path / "requirements.txt").write_text(f"pytest=={pytest.__version__}\n")
-    application = load("Application")(str(tmp_path))
+    application = load_library("Application")(str(tmp_path))
 
     assert application.installed_packages_should_match_requirements() == 1
 
 
 def test_port_of_a_url():
-    application = load("Application")()
+    application = load_library("Application")()
 
     assert application.port_of("http://127.0.0.1:8082") == 8082
     assert application.port_of("https://staging.example") == 443
 
 
 def test_chaos_report_matches_events_to_phantom_orders_and_judges_the_run():
-    report = load("ChaosReport")()
+    report = load_library("ChaosReport")()
     report.start_phantom_event_run(iterations=2)
     report.record_baseline(10, 4)
     for order_id in ("a", "b"):
@@ -85,7 +73,7 @@ def test_chaos_report_matches_events_to_phantom_orders_and_judges_the_run():
 
 
 def test_latest_event_of_another_client_is_explained_not_failed(caplog):
-    report = load("ChaosReport")()
+    report = load_library("ChaosReport")()
     report.record_phantom_attempt(200, phantom_answer("a"))
     report.record_kafka_events(
         [
@@ -103,7 +91,7 @@ def test_latest_event_of_another_client_is_explained_not_failed(caplog):
 
 
 def test_an_answer_without_order_id_fails_the_attempt():
-    report = load("ChaosReport")()
+    report = load_library("ChaosReport")()
 
     with pytest.raises(AssertionError, match="HTTP 500 without an orderId"):
         report.record_phantom_attempt(500, {"title": "Internal error"})
@@ -127,7 +115,7 @@ def record(order_id: str, offset: int) -> Record:
 
 
 def consumption_of(topic: RecordedTopic):
-    consumption = load("KafkaConsumption")("localhost:1", "order.created")
+    consumption = load_library("KafkaConsumption")("localhost:1", "order.created")
     consumption._reader = topic
     return consumption
 
