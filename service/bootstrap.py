@@ -144,18 +144,7 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
     are stored, and the relay creates the topics and publishes once the broker answers.
     """
     prepare_database(config)
-    topics_ready = True
-    try:
-        prepare_topics(config)
-    except StartupError as ex:
-        if not config.outbox_enabled:
-            raise
-        topics_ready = False
-        logger.warning(
-            "%s Outbox mode starts anyway: orders are stored with their events, and the "
-            "relay creates the topics and publishes once the broker answers.",
-            ex,
-        )
+    topics_ready = _prepare_topics_unless_outbox_may_wait(config)
     pool = ConnectionPool(config.database_url, config.db_pool_size, database_bounds(config))
 
     def uow_factory() -> PostgresUnitOfWork:
@@ -177,15 +166,7 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
         probes["outbox"] = OutboxHealthProbe(relay, backlog_reader(config), utc_now)
     consumer = None
     if consume_cancellations:
-        cancel_order = CancelOrder(utc_now)
-        retention = timedelta(hours=config.processed_events_retention_hours)
-        consumer = OrderCancelledConsumer(
-            config.kafka_bootstrap_servers,
-            config.kafka_consumer_group,
-            lambda event: cancel_order(event, uow_factory()),
-            clock=utc_now,
-            pruner=ProcessedEventsPruner(uow_factory, utc_now, retention),
-        )
+        consumer = _cancellation_consumer(config, uow_factory)
         probes["consumer"] = ConsumerHealthProbe(consumer.status)
         registry.register(OrderCancelledCollector(consumer.status))
         consumer.start()
@@ -199,6 +180,36 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
     stop_timeout = config.kafka_publish_timeout_ms / 1000 + 5
     return Runtime(
         adapters, pool, publisher, consumer, relay, stop_timeout, topic_keeper=topic_keeper
+    )
+
+
+def _prepare_topics_unless_outbox_may_wait(config: Config) -> bool:
+    """Create the topics; return False if the broker is down and outbox mode may wait for it."""
+    try:
+        prepare_topics(config)
+    except StartupError as ex:
+        if not config.outbox_enabled:
+            raise
+        logger.warning(
+            "%s Outbox mode starts anyway: orders are stored with their events, and the "
+            "relay creates the topics and publishes once the broker answers.",
+            ex,
+        )
+        return False
+    return True
+
+
+def _cancellation_consumer(
+    config: Config, uow_factory: Callable[[], PostgresUnitOfWork]
+) -> OrderCancelledConsumer:
+    cancel_order = CancelOrder(utc_now)
+    retention = timedelta(hours=config.processed_events_retention_hours)
+    return OrderCancelledConsumer(
+        config.kafka_bootstrap_servers,
+        config.kafka_consumer_group,
+        lambda event: cancel_order(event, uow_factory()),
+        clock=utc_now,
+        pruner=ProcessedEventsPruner(uow_factory, utc_now, retention),
     )
 
 
