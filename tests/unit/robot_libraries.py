@@ -17,3 +17,16 @@ def load_library(name: str) -> type:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return getattr(module, name)
+
+
+def topic_event(
+    order_id: str, offset: int, timestamp: str = "2026-11-24T00:00:00.000+00:00"
+) -> dict:
+    """Return an event as ``Read Events Since Baseline`` hands it out, on partition 0."""
+    return {
+        "partition": 0,
+        "offset": offset,
+        "key": order_id,
+        "value": {"orderId": order_id},
+        "timestamp": timestamp,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evidence.topic_reader import Record
-from tests.unit.robot_libraries import load_library
+from tests.unit.robot_libraries import load_library, topic_event
 
 
 def phantom_answer(order_id: str, partition: int = 0, offset: int = 3) -> dict:
@@ -17,18 +17,6 @@ def phantom_answer(order_id: str, partition: int = 0, offset: int = 3) -> dict:
         "dbRolledBack": True,
         "kafkaPartition": partition,
         "kafkaOffset": offset,
-    }
-
-
-def event(order_id: str, offset: int) -> dict:
-    """Return an event as ``Read Events Since Baseline`` hands it out, on partition 0."""
-    stamp = "2026-12-01T00:00:00.000+00:00"
-    return {
-        "partition": 0,
-        "offset": offset,
-        "key": order_id,
-        "value": {"orderId": order_id},
-        "timestamp": stamp,
     }
 
 
@@ -65,7 +53,7 @@ def test_the_shown_query_quotes_the_order_id_as_psycopg2_binds_it():
 def test_a_reported_offset_that_holds_another_event_fails_naming_both_positions():
     report = load_library("ChaosReport")()
     report.record_phantom_attempt(200, phantom_answer("a", 0, 3))
-    report.record_kafka_events([event("someone-else", 3), event("a", 4)])
+    report.record_kafka_events([topic_event("someone-else", 3), topic_event("a", 4)])
 
     with pytest.raises(AssertionError, match=r"actual reported 0/3, read at 0/4$"):
         report.check_should_pass("Report: kafkaPartition/kafkaOffset")

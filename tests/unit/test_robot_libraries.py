@@ -8,7 +8,7 @@ import pytest
 from robot.api import SkipExecution
 
 from evidence.topic_reader import Record
-from tests.unit.robot_libraries import load_library
+from tests.unit.robot_libraries import load_library, topic_event
 
 
 def phantom_answer(order_id: str, **changes) -> dict:
@@ -20,16 +20,6 @@ def phantom_answer(order_id: str, **changes) -> dict:
         "kafkaPartition": 0,
         "kafkaOffset": 3,
         **changes,
-    }
-
-
-def event(order_id: str, offset: int, timestamp: str = "2026-11-24T00:00:00.000+00:00") -> dict:
-    return {
-        "partition": 0,
-        "offset": offset,
-        "key": order_id,
-        "value": {"orderId": order_id},
-        "timestamp": timestamp,
     }
 
 
@@ -63,7 +53,9 @@ def test_chaos_report_matches_events_to_phantom_orders_and_judges_the_run():
         report.record_phantom_attempt(200, phantom_answer(order_id))
         report.record_database_rows(order_id, 0, "SELECT id FROM orders WHERE id = %s")
     report.record_database_count_after(12)
-    report.record_kafka_events([event("a", 4), event("someone-else", 5), event("b", 6)])
+    report.record_kafka_events(
+        [topic_event("a", 4), topic_event("someone-else", 5), topic_event("b", 6)]
+    )
 
     report.check_should_pass("Kafka count increased")
     report.check_should_pass("DB count unchanged")
@@ -77,8 +69,8 @@ def test_latest_event_of_another_client_is_explained_not_failed(caplog):
     report.record_phantom_attempt(200, phantom_answer("a"))
     report.record_kafka_events(
         [
-            event("a", 1, "2026-11-24T00:00:01.000+00:00"),
-            event("other", 2, "2026-11-24T00:00:02.000+00:00"),
+            topic_event("a", 1, "2026-11-24T00:00:01.000+00:00"),
+            topic_event("other", 2, "2026-11-24T00:00:02.000+00:00"),
         ]
     )
 
