@@ -53,11 +53,14 @@ class KafkaCluster(StartStopContext):
         host: str = "127.0.0.1",
         log_dir: Path | None = None,
         detach: bool = False,
+        advertised_ports: list[int] | None = None,
     ) -> None:
         """Describe the cluster; nothing runs until :meth:`start`.
 
         Args:
             broker_ports: One port per broker: 1 or 3 of them.
+            advertised_ports: Per broker, the port clients are told to use (a proxy in
+                front of it); None advertises the broker ports themselves.
             root: The cluster's folder: its layout (cluster id, controller port) and logs.
             host: The loopback IP every node listens on.
             log_dir: Where each node's output goes (``kafka-node-<id>.log``); default root.
@@ -70,7 +73,7 @@ class KafkaCluster(StartStopContext):
         cluster_id, controller_port = self._layout(broker_ports)
         voters = f"{self._controller_id(broker_ports)}@{host}:{controller_port}"
         settings = _settings(len(broker_ports), voters)
-        specs = _specs(broker_ports, host, controller_port)
+        specs = _specs(broker_ports, host, controller_port, advertised_ports)
         logs = log_dir or root
         self.nodes = [
             KafkaNode(
@@ -253,12 +256,35 @@ def stop_kafka_nodes(records: list[ProcessRecord]) -> bool:
     return any(stopped)
 
 
-def _specs(broker_ports: list[int], host: str, controller_port: int) -> list[NodeSpec]:
-    if len(broker_ports) == 1:
-        return [NodeSpec(1, host, broker_ports[0], controller_port)]
-    controller = NodeSpec(CONTROLLER_ID, host, None, controller_port)
-    brokers = [NodeSpec(i, host, port, None) for i, port in enumerate(broker_ports, start=1)]
-    return [controller, *brokers]
+def _specs(
+    broker_ports: list[int],
+    host: str,
+    controller_port: int,
+    advertised_ports: list[int] | None,
+) -> list[NodeSpec]:
+    advertised: list[int | None] = list(advertised_ports or [None] * len(broker_ports))
+    taken = {*broker_ports, controller_port, *(p for p in advertised if p)}
+    internal = [_free_port_except(host, taken) if port else None for port in advertised]
+    single = len(broker_ports) == 1
+    brokers = [
+        NodeSpec(
+            node_id=index,
+            host=host,
+            broker_port=port,
+            controller_port=controller_port if single else None,
+            advertised_port=advertised[index - 1],
+            internal_port=internal[index - 1],
+        )
+        for index, port in enumerate(broker_ports, start=1)
+    ]
+    return brokers if single else [NodeSpec(CONTROLLER_ID, host, None, controller_port), *brokers]
+
+
+def _free_port_except(host: str, taken: set[int]) -> int:
+    while (port := free_port(host)) in taken:
+        pass
+    taken.add(port)
+    return port
 
 
 def _settings(brokers: int, voters: str) -> dict[str, str]:

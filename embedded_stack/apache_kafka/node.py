@@ -33,12 +33,18 @@ class NodeSpec:
         host: The loopback IP it listens on.
         broker_port: Its client listener; None for a controller-only node.
         controller_port: Its controller listener; None for a broker-only node.
+        advertised_port: The port clients are told to use instead of ``broker_port`` (a
+            proxy in front of it); the brokers then replicate over an internal listener
+            on ``internal_port``, so cutting the clients off leaves replication alone.
+        internal_port: The inter-broker listener, with ``advertised_port``.
     """
 
     node_id: int
     host: str
     broker_port: int | None
     controller_port: int | None
+    advertised_port: int | None = None
+    internal_port: int | None = None
 
     @property
     def roles(self) -> str:
@@ -155,25 +161,35 @@ class KafkaNode(ServerProcess):
 
     def _write_config(self) -> Path:
         spec = self.spec
-        listeners, protocols = [], []
-        if spec.broker_port is not None:
-            listeners.append(f"PLAINTEXT://{host_port(spec.host, spec.broker_port)}")
-            protocols.append("PLAINTEXT:PLAINTEXT")
-        if spec.controller_port is not None:
-            listeners.append(f"CONTROLLER://{host_port(spec.host, spec.controller_port)}")
-            protocols.append("CONTROLLER:PLAINTEXT")
+        ports = {
+            "PLAINTEXT": spec.broker_port,
+            "INTERNAL": spec.internal_port,
+            "CONTROLLER": spec.controller_port,
+        }
+        listeners = {
+            name: f"{name}://{host_port(spec.host, port)}"
+            for name, port in ports.items()
+            if port is not None
+        }
         properties = {
             "process.roles": spec.roles,
             "node.id": str(spec.node_id),
-            "listeners": ",".join(listeners),
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listeners": ",".join(listeners.values()),
+            "listener.security.protocol.map": ",".join(f"{name}:PLAINTEXT" for name in ports),
             "controller.listener.names": "CONTROLLER",
             "log.dirs": str(self.data_dir),
             **self._settings,
         }
         if spec.broker_port is not None:
-            properties["advertised.listeners"] = listeners[0]
-            properties["inter.broker.listener.name"] = "PLAINTEXT"
+            advertised = [
+                f"PLAINTEXT://{host_port(spec.host, spec.advertised_port or spec.broker_port)}"
+            ]
+            if "INTERNAL" in listeners:
+                advertised.append(listeners["INTERNAL"])
+            properties["advertised.listeners"] = ",".join(advertised)
+            properties["inter.broker.listener.name"] = (
+                "INTERNAL" if "INTERNAL" in listeners else "PLAINTEXT"
+            )
         self._node_dir.mkdir(parents=True, exist_ok=True)
         config = self._node_dir / "server.properties"
         config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))

