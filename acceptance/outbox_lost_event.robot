@@ -40,6 +40,22 @@ Every Order Of The Outage Is Delivered Once The Broker Is Back
     ${order_id}=    Place An Order    after
     Order Should Be Delivered Within    ${order_id}    10s
 
+Orders Placed While The Broker Is Stopped Are Delivered Once It Is Back
+    [Tags]    broker-restart
+    Place Orders While The Broker Is Stopped
+    Wait Until Orders Of Phase Are Delivered    stopped    ${DELIVERY_BOUND}
+    Orders Before The Fault Should Still Be Delivered
+
+Every Order Across A Leader Failover Is Delivered
+    [Tags]    leader-failover
+    Place Orders Across A Leader Failover
+    Wait Until Orders Of Phase Are Delivered    failover    ${DELIVERY_BOUND}
+
+Orders Held For Too Few In Sync Replicas Are Delivered Once They Return
+    [Tags]    min-insync-replicas
+    Place Orders With Two Of Three Brokers Down
+    Wait Until Orders Of Phase Are Delivered    under-replicated    ${DELIVERY_BOUND}
+
 No Event Is Lost
     Fates Should Be Judged From The Topic    expect_loss=${FALSE}    log=outbox-lost-event-service.log
 

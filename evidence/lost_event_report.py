@@ -116,10 +116,14 @@ def summary(run: LostEventRun, *, expect_loss: bool) -> tuple[str, str]:
     verdict, reasons = run.verdict(expect_loss=expect_loss)
     outage = run.in_phase("outage")
     tally = run.tally("outage")
+    everything = run.tally()
     evidence = (
         f"{len(outage)} order(s) placed while the broker was unreachable, all committed: "
         f"{tally[DELIVERED]} delivered, {tally[LOST]} lost, "
-        f"{tally[INDETERMINATE]} indeterminate; all orders: {run.tally()}; health "
+        f"{tally[INDETERMINATE]} indeterminate; "
+        + "".join(f"{_phase_summary(run, p)}; " for p in FAULT_PHASES if run.in_phase(p))
+        + f"all orders: {everything[DELIVERED]} delivered, {everything[LOST]} lost, "
+        f"{everything[INDETERMINATE]} indeterminate; health "
         f"{run.health_during_fault or '?'} during the fault, {run.health_after_fault or '?'} "
         "after"
         + (
@@ -130,6 +134,24 @@ def summary(run: LostEventRun, *, expect_loss: bool) -> tuple[str, str]:
         + (f"; {'; '.join(reasons)}" if reasons else "")
     )
     return verdict, evidence
+
+
+# The faults only a real broker allows, in the order the suites inject them.
+FAULT_PHASES = {
+    "stopped": "while the broker was stopped",
+    "failover": "across a leader failover",
+    "under-replicated": "with two of three brokers down",
+}
+
+
+def _phase_summary(run: LostEventRun, phase: str) -> str:
+    orders = run.in_phase(phase)
+    tally = run.tally(phase)
+    duplicated = sum(order.duplicated for order in orders)
+    return (
+        f"{len(orders)} order(s) {FAULT_PHASES[phase]}: {tally[DELIVERED]} delivered, "
+        f"{tally[LOST]} lost, {duplicated} duplicated"
+    )
 
 
 def _conclusion(run: LostEventRun, expect_loss: bool) -> str:
@@ -153,5 +175,7 @@ def _order_json(number: int, order: PlacedOrder) -> dict:
         "serviceLoggedLoss": order.service_logged_loss,
         "fate": order.fate,
         "position": position_json(order.position),
+        "copies": order.copies,
+        "eventIds": list(order.event_ids),
         "note": order.fate_note,
     }

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, PartitionMetadata
 
 from embedded_stack.apache_kafka.node import START_TIMEOUT, STOP_GRACE, KafkaNode, NodeSpec
+from embedded_stack.broker import host_port
 from embedded_stack.errors import StartupError
 from embedded_stack.net import free_port, port_accepts
 from embedded_stack.polling import WaitTimedOut, wait_until
@@ -177,6 +178,19 @@ class KafkaCluster(StartStopContext):
             return set()
         return set(metadata.brokers)
 
+    def await_in_sync(
+        self, topic: str, partition: int, count: int, *, timeout: float = 30.0
+    ) -> None:
+        """Wait until ``topic``'s ``partition`` has exactly ``count`` in-sync replicas."""
+
+        def in_sync() -> bool:
+            found = self._partition(topic, partition)
+            return found is not None and len(found.isrs) == count
+
+        wait_until(
+            in_sync, timeout=timeout, interval=0.2, what=f"{count} in sync for {topic}/{partition}"
+        )
+
     def leader_of(self, topic: str, partition: int, timeout: float = 30.0) -> KafkaNode:
         """Return the broker that leads ``topic``'s ``partition``, once one is known.
 
@@ -185,18 +199,26 @@ class KafkaCluster(StartStopContext):
         """
 
         def leader() -> int | None:
-            admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
-            try:
-                metadata = admin.list_topics(topic, timeout=5)
-            except KafkaException:
-                return None
-            found = metadata.topics[topic].partitions.get(partition)
+            found = self._partition(topic, partition)
             return found.leader if found is not None and found.leader >= 0 else None
 
         node_id = wait_until(
             leader, timeout=timeout, interval=0.2, what=f"a leader for {topic}/{partition}"
         )
         return self.broker(node_id)
+
+    def _partition(self, topic: str, partition: int) -> PartitionMetadata | None:
+        # Asked of the running brokers directly: clients may be cut off from them (proxies).
+        running = [b.spec for b in self.brokers if b.is_running and not b.is_paused]
+        direct = ",".join(host_port(spec.host, spec.broker_port or 0) for spec in running)
+        if not direct:
+            return None
+        admin = AdminClient({"bootstrap.servers": direct})
+        try:
+            metadata = admin.list_topics(topic, timeout=5)
+        except KafkaException:
+            return None
+        return metadata.topics[topic].partitions.get(partition)
 
     def _layout(self, broker_ports: list[int]) -> tuple[str, int]:
         # Kept beside the logs: a restarted cluster must keep its id to read its own logs.
@@ -313,5 +335,9 @@ def _settings(brokers: int, voters: str) -> dict[str, str]:
 
 
 def _new_cluster_id() -> str:
-    # What kafka-storage random-uuid prints: 16 random bytes, URL-safe base64, no padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # What kafka-storage random-uuid prints: 16 random bytes, URL-safe base64, no padding,
+    # never starting with "-" (Kafka's Uuid.randomUuid draws again: it reads as an option).
+    text = "-"
+    while text.startswith("-"):
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return text

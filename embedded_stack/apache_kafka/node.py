@@ -201,7 +201,7 @@ class KafkaNode(ServerProcess):
             java, *_JVM_OPTIONS, "-XX:TieredStopAtLevel=1",
             f"-Dlog4j2.configurationFile={LOG_CONFIG}",
             "-cp", classpath, "kafka.tools.StorageTool",
-            "format", "--cluster-id", self._cluster_id, "--config", str(config),
+            "format", f"--cluster-id={self._cluster_id}", "--config", str(config),
         ]  # fmt: skip
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=_FORMAT_TIMEOUT, check=False

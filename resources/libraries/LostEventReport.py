@@ -12,11 +12,18 @@ from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import timestr_to_secs
 
-from embedded_stack.polling import WaitTimedOut, wait_until
-from evidence.lost_event_proof import DELIVERED, INDETERMINATE, LOST, LostEventRun, PlacedOrder
+from embedded_stack.polling import WaitTimedOut, poll_until, wait_until
+from evidence.lost_event_proof import (
+    DELIVERED,
+    INDETERMINATE,
+    LOST,
+    LostEventRun,
+    PlacedOrder,
+    copies_note,
+)
 from evidence.lost_event_report import html_orders, json_report, markdown_report, summary
 from evidence.report_files import write_report
-from evidence.topic_reader import TopicReader
+from evidence.topic_reader import Record, TopicReader
 
 
 @library(scope="SUITE", version="1.0")
@@ -167,18 +174,23 @@ class LostEventReport:
                     order.fate, order.fate_note = INDETERMINATE, note
             logger.info(note)
             return self._run.tally()
-        found = {}
+        found: dict[str | None, list[Record]] = {}
         for record in records:
-            found.setdefault(record.order_id, record)
+            found.setdefault(record.order_id, []).append(record)
         for order in self._run.orders:
-            record = found.get(order.order_id)
-            if record is not None:
-                order.fate, order.position = DELIVERED, (record.partition, record.offset)
-                order.fate_note = (
+            copies = found.get(order.order_id, [])
+            order.copies = len(copies)
+            order.event_ids = tuple(sorted({str((r.value or {}).get("eventId")) for r in copies}))
+            if copies:
+                first = copies[0]
+                order.fate, order.position = DELIVERED, (first.partition, first.offset)
+                notes = [
                     "the service logged it lost: a timeout is not a loss"
                     if order.service_logged_loss
-                    else ""
-                )
+                    else "",
+                    copies_note(order),
+                ]
+                order.fate_note = "; ".join(note for note in notes if note)
             elif healed:
                 order.fate, order.position = LOST, None
                 order.fate_note = "not on the topic, read after the fault healed"
@@ -219,7 +231,8 @@ class LostEventReport:
                 + ", ".join(missing)
             ) from None
         elapsed = time.monotonic() - started
-        self._run.delivery_bound_seconds = elapsed
+        # The run's bound is its slowest phase.
+        self._run.delivery_bound_seconds = max(elapsed, self._run.delivery_bound_seconds or 0.0)
         logger.info(f"every {phase} order delivered {elapsed:.2f} s after the heal")
         return elapsed
 
@@ -236,6 +249,69 @@ class LostEventReport:
                 f"order {order_id} ({order.phase}) is {order.fate}, expected {fate}: "
                 f"{order.fate_note}"
             )
+
+    @keyword("Fate After The Heal")
+    def fate_after_the_heal(self, order_id: str, timeout: str = "10s") -> str:
+        """Read the topic until the order is delivered, or ``timeout`` has passed; return its fate.
+
+        For a publish that timed out: the broker may still write the event once it runs
+        again, so the order counts as lost only when the topic, read for ``timeout`` after
+        the heal, never shows it.
+
+        Example:
+        | ${fate}= | `Fate After The Heal` | ${order_id} | 10s |
+        """
+        poll_until(
+            lambda: (
+                bool(self.classify_orders_by_reading_the_topic(healed=True))
+                and self._order(order_id).fate == DELIVERED
+            ),
+            timeout=timestr_to_secs(timeout),
+            interval=0.2,
+        )
+        order = self._order(order_id)
+        logger.info(f"order {order_id} ({order.phase}) after the heal: {order.fate}")
+        return order.fate or INDETERMINATE
+
+    @keyword("Orders Of Phase Should Have Fate")
+    def orders_of_phase_should_have_fate(self, phase: str, fate: str) -> None:
+        """Fail unless ``phase`` has orders and every one of them has ``fate``; name the others.
+
+        Example:
+        | `Orders Of Phase Should Have Fate` | stopped | lost |
+        """
+        orders = self._run.in_phase(phase)
+        if not orders:
+            raise AssertionError(f"no order was placed in the phase {phase!r}")
+        others = [f"{o.order_id} is {o.fate} ({o.fate_note})" for o in orders if o.fate != fate]
+        if others:
+            raise AssertionError(
+                f"{len(others)} of {len(orders)} {phase} order(s) not {fate}: " + "; ".join(others)
+            )
+        logger.info(f"all {len(orders)} {phase} order(s) {fate}")
+
+    @keyword("Log Fates Of Phase", tags=["evidence"])
+    def log_fates_of_phase(self, phase: str) -> dict[str, int]:
+        """Log how many orders of ``phase`` were delivered, lost or duplicated; return it.
+
+        For a fault whose dual-write outcome is reported rather than judged (a leader
+        failover): what happened, order by order, is the finding. Fails if the phase has no
+        order, or one the topic could not judge.
+
+        Example:
+        | ${fates}= | `Log Fates Of Phase` | failover |
+        """
+        orders = self._run.in_phase(phase)
+        if not orders:
+            raise AssertionError(f"no order was placed in the phase {phase!r}")
+        tally = self._run.tally(phase)
+        tally["duplicated"] = sum(order.duplicated for order in orders)
+        for order in orders:
+            logger.info(f"{order.order_id}: {order.fate} {order.where} {order.fate_note}".strip())
+        logger.info(f"{phase}: {tally}")
+        if tally[INDETERMINATE]:
+            raise AssertionError(f"{tally[INDETERMINATE]} {phase} order(s) indeterminate")
+        return tally
 
     @keyword("Lost Event Proof Should Hold", tags=["evidence"])
     def lost_event_proof_should_hold(self, expect_loss: bool = True) -> str:
