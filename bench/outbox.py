@@ -20,8 +20,8 @@ from datetime import datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.quantiles import nearest_rank
 from embedded_stack.polling import wait_until
+from evidence.quantiles import nearest_rank
 from evidence.topic_reader import Record
 
 DELAY_HISTOGRAM = "outbox_relay_delay_seconds"

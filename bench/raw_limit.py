@@ -45,7 +45,7 @@ if __package__ in (None, ""):
 import psycopg2
 
 from bench.locations import BOOTSTRAP_SERVERS, DATABASE_URL
-from bench.quantiles import nearest_rank
+from evidence.quantiles import nearest_rank
 from service.adapters.kafka import KafkaOrderEventPublisher, TopicSpec, ensure_topics
 from service.adapters.postgres import COUNT_ORDER_ROWS, PostgresOrderRepository
 from service.adapters.postgres_connections import connection_options

@@ -1,4 +1,4 @@
-"""The one percentile of bench: nearest rank, as wrk reports its own."""
+"""The one percentile of the project: nearest rank, as wrk reports its own (bench, campaign)."""
 
 from __future__ import annotations
 
