@@ -32,11 +32,10 @@ from confluent_kafka import Producer
 from robot.api import ExecutionResult, ResultVisitor
 from robot.result import TestCase
 
-from bench.locations import HOST, REPO_ROOT
+from bench.locations import HOST, REPO_ROOT, database_url_on
 from embedded_stack import EmbeddedStack, StackSettings
 from embedded_stack.net import free_port
 from evidence.topic_reader import TANSU_LIMIT_HINT
-from service.config import DEFAULT_DATABASE_URL
 from service.domain.events import ORDER_CREATED_TOPIC
 
 HISTORY_TARGET = 1.2
@@ -72,7 +71,7 @@ def measure(engine: str, events: int) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"history-{engine}-") as scratch:
         folder = Path(scratch)
         settings = StackSettings(
-            database_url=DEFAULT_DATABASE_URL.replace(":5432/", f":{free_port(HOST)}/"),
+            database_url=database_url_on(free_port(HOST)),
             kafka_bootstrap_servers=f"{HOST}:{free_port(HOST)}",
             state_dir=folder / "stack",
             kafka_engine=engine,

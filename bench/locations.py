@@ -20,12 +20,13 @@ KAFKA_PORT = 39092
 HTTP_PORT = 38082
 
 
-def _on_bench_port(database_url: str) -> str:
-    parts = urlsplit(database_url)
+def database_url_on(port: int) -> str:
+    """Return the service's default database URL with the loopback host and ``port``."""
+    parts = urlsplit(DEFAULT_DATABASE_URL)
     credentials = parts.netloc.rpartition("@")[0]
-    return urlunsplit(parts._replace(netloc=f"{credentials}@{HOST}:{POSTGRES_PORT}"))
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{HOST}:{port}"))
 
 
-DATABASE_URL = _on_bench_port(DEFAULT_DATABASE_URL)
+DATABASE_URL = database_url_on(POSTGRES_PORT)
 BOOTSTRAP_SERVERS = f"{HOST}:{KAFKA_PORT}"
 SERVICE_URL = f"http://{HOST}:{HTTP_PORT}"

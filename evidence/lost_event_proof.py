@@ -21,8 +21,13 @@ INDETERMINATE = "indeterminate"
 # refusing acks=all for too few in-sync replicas. After a timed-out publish to a paused
 # broker, and in a leader failover, dual write may deliver, lose or duplicate: what
 # happened is reported, not judged. The outbox delivers every order of every phase.
-LOSING_PHASES = frozenset({"outage", "stopped", "under-replicated"})
-REPORTED_PHASES = frozenset({"paused", "failover"})
+OUTAGE = "outage"
+STOPPED = "stopped"
+UNDER_REPLICATED = "under-replicated"
+PAUSED = "paused"
+FAILOVER = "failover"
+LOSING_PHASES = frozenset({OUTAGE, STOPPED, UNDER_REPLICATED})
+REPORTED_PHASES = frozenset({PAUSED, FAILOVER})
 
 CONFIRMED = "LOST EVENT CONFIRMED"
 NO_LOSS = "NO LOST EVENT"
@@ -87,7 +92,7 @@ class LostEventRun:
         phase calls for. An order whose rows were not counted, or whose fate the topic could
         not tell (indeterminate), is NOT CHECKED rather than passed.
         """
-        outage = len(self.in_phase("outage"))
+        outage = len(self.in_phase(OUTAGE))
         return [
             Check("Orders placed during the outage", "at least 1", str(outage), outage > 0),
             *(self._order_check(order, expect_loss) for order in self.orders),
@@ -112,7 +117,7 @@ class LostEventRun:
                 reasons.append(
                     f"order {order.order_id} ({order.phase}) is indeterminate: {order.fate_note}"
                 )
-        outage = self.in_phase("outage")
+        outage = self.in_phase(OUTAGE)
         if not outage:
             reasons.append("no order was placed during the outage")
         for order in self.orders:

@@ -11,8 +11,12 @@ from evidence.html_table import html_table
 from evidence.lost_event_proof import (
     CONFIRMED,
     DELIVERED,
+    FAILOVER,
     INDETERMINATE,
     LOST,
+    OUTAGE,
+    STOPPED,
+    UNDER_REPLICATED,
     LostEventRun,
     PlacedOrder,
 )
@@ -114,8 +118,8 @@ def json_report(run: LostEventRun, *, expect_loss: bool) -> dict:
 def summary(run: LostEventRun, *, expect_loss: bool) -> tuple[str, str]:
     """Return the verdict and a one-line summary of the evidence, for the side-by-side table."""
     verdict, reasons = run.verdict(expect_loss=expect_loss)
-    outage = run.in_phase("outage")
-    tally = run.tally("outage")
+    outage = run.in_phase(OUTAGE)
+    tally = run.tally(OUTAGE)
     everything = run.tally()
     evidence = (
         f"{len(outage)} order(s) placed while the broker was unreachable, all committed: "
@@ -138,9 +142,9 @@ def summary(run: LostEventRun, *, expect_loss: bool) -> tuple[str, str]:
 
 # The faults only a real broker allows, in the order the suites inject them.
 FAULT_PHASES = {
-    "stopped": "while the broker was stopped",
-    "failover": "across a leader failover",
-    "under-replicated": "with two of three brokers down",
+    STOPPED: "while the broker was stopped",
+    FAILOVER: "across a leader failover",
+    UNDER_REPLICATED: "with two of three brokers down",
 }
 
 

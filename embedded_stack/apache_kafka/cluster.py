@@ -18,10 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, PartitionMetadata
+from confluent_kafka.admin import AdminClient, ClusterMetadata, PartitionMetadata
 
 from embedded_stack.apache_kafka.node import START_TIMEOUT, STOP_GRACE, KafkaNode, NodeSpec
-from embedded_stack.broker import host_port
 from embedded_stack.errors import StartupError
 from embedded_stack.net import free_port, port_accepts
 from embedded_stack.polling import WaitTimedOut, wait_until
@@ -162,21 +161,8 @@ class KafkaCluster(StartStopContext):
 
     def live_broker_ids(self) -> set[int]:
         """Return the ids of the brokers the cluster's metadata lists (none if none answers)."""
-        running = [node for node in self.brokers if node.is_running and not node.is_paused]
-        reachable = [
-            node.spec.listen_address
-            for node in running
-            if port_accepts(self.host, node.spec.broker_port or 0, 0.2)
-        ]
-        if not reachable:
-            return set()
-        try:
-            metadata = AdminClient({"bootstrap.servers": ",".join(reachable)}).list_topics(
-                timeout=5
-            )
-        except KafkaException:
-            return set()
-        return set(metadata.brokers)
+        metadata = self._metadata()
+        return set(metadata.brokers) if metadata is not None else set()
 
     def await_in_sync(
         self, topic: str, partition: int, count: int, *, timeout: float = 30.0
@@ -208,17 +194,26 @@ class KafkaCluster(StartStopContext):
         return self.broker(node_id)
 
     def _partition(self, topic: str, partition: int) -> PartitionMetadata | None:
-        # Asked of the running brokers directly: clients may be cut off from them (proxies).
-        running = [b.spec for b in self.brokers if b.is_running and not b.is_paused]
-        direct = ",".join(host_port(spec.host, spec.broker_port or 0) for spec in running)
-        if not direct:
+        metadata = self._metadata(topic)
+        return metadata.topics[topic].partitions.get(partition) if metadata is not None else None
+
+    def _metadata(self, topic: str | None = None) -> ClusterMetadata | None:
+        # Asked of the running brokers directly, not of their advertised addresses: clients
+        # may be cut off from them (proxies), and a refused port would cost the whole timeout.
+        reachable = [
+            node.spec.listen_address
+            for node in self.brokers
+            if node.is_running
+            and not node.is_paused
+            and port_accepts(self.host, node.spec.broker_port or 0, 0.2)
+        ]
+        if not reachable:
             return None
-        admin = AdminClient({"bootstrap.servers": direct})
+        admin = AdminClient({"bootstrap.servers": ",".join(reachable)})
         try:
-            metadata = admin.list_topics(topic, timeout=5)
+            return admin.list_topics(topic, timeout=5)
         except KafkaException:
             return None
-        return metadata.topics[topic].partitions.get(partition)
 
     def _layout(self, broker_ports: list[int]) -> tuple[str, int]:
         # Kept beside the logs: a restarted cluster must keep its id to read its own logs.

@@ -110,11 +110,7 @@ def test_two_brokers_down_refuse_acks_all_until_one_returns(cluster: KafkaCluste
         broker.kill()
     try:
         # The controller fences the two after their session timeout; the ISR shrinks to one.
-        wait_until(
-            lambda: _in_sync(cluster.bootstrap_servers, topic) == 1,
-            timeout=30,
-            what="the in-sync replicas shrinking to the leader alone",
-        )
+        cluster.await_in_sync(topic, 0, 1)
         # No retries, so the broker's answer reaches the report; a producer that retries
         # (the service's) sees the same refusal again until its message timeout.
         refused = produce_values(cluster.bootstrap_servers, topic, ["refused"], retries=0)
@@ -178,8 +174,3 @@ def _leader_id(cluster: KafkaCluster, topic: str) -> int:
     live = [b.spec.listen_address for b in cluster.brokers if b.is_running]
     partition = _partitions(",".join(live), topic).get(0)
     return partition.leader if partition is not None else -1
-
-
-def _in_sync(bootstrap: str, topic: str) -> int | None:
-    partition = _partitions(bootstrap, topic).get(0)
-    return len(partition.isrs) if partition is not None else None
