@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass
 
 import psutil
+
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
 
 
 def loopback_ip(host: str) -> str | None:
@@ -88,8 +92,19 @@ class ProbeResult:
     detail: str
 
 
-def free_port(host: str) -> int:
-    """Return a port on ``host`` that nothing listens on right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a port on ``host`` that nothing listens on now, and not returned before.
+
+    The kernel may hand out a port it just gave us again; two servers started together (a
+    broker and the service, say) must never be told the same one: the second would fail to
+    bind, and a client would talk HTTP to the broker. So no port is handed out twice by one
+    process.
+    """
+    while True:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        with _handed_out_lock:
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
+from typing import TypeVar
 
 from robot.api import SkipExecution, logger
 from robot.api.deco import keyword, library
 
-from embedded_stack import BrokerProcess, TcpProxy
-from embedded_stack.apache_kafka import KafkaCluster, KafkaNode
-from embedded_stack.net import free_port
-from embedded_stack.processes import ServerProcess
-from embedded_stack.settings import APACHE_KAFKA_CLUSTER, KAFKA_ENGINES, TANSU
+from embedded_stack.faulty_broker import FaultNotSupported, FaultyBroker
+from embedded_stack.settings import KAFKA_ENGINES, TANSU
 
 _HOST = "127.0.0.1"
+_T = TypeVar("_T")
 # What each fault needs of the dedicated broker: a real one, or three of them.
 _FAULTS = {
     "broker-restart": "kafka",
@@ -90,11 +87,7 @@ class BrokerFaults:
         self._broker_port = int(broker_port)
         self._proxy_port = int(proxy_port)
         self._compose_bootstrap = compose_bootstrap
-        self._tansu: BrokerProcess | None = None
-        self._cluster: KafkaCluster | None = None
-        self._cluster_dir: Path | None = None
-        self._proxies: list[TcpProxy] = []
-        self._down: list[KafkaNode] = []
+        self._broker: FaultyBroker | None = None
 
     @keyword("Start Faulty Broker")
     def start_faulty_broker(self) -> str:
@@ -108,26 +101,15 @@ class BrokerFaults:
         if self._mode == "compose":
             logger.info(f"Using Redpanda at {self._compose_bootstrap} (docker compose)")
             return self._compose_bootstrap
-        count = 3 if self._engine == APACHE_KAFKA_CLUSTER else 1
-        brokers = [self._broker_port, *(free_port(_HOST) for _ in range(count - 1))]
-        proxies = [self._proxy_port, *(free_port(_HOST) for _ in range(count - 1))]
-        self._proxies = [
-            TcpProxy(p, _HOST, b).start() for p, b in zip(proxies, brokers, strict=True)
-        ]
-        if self._engine == TANSU:
-            self._tansu = BrokerProcess(brokers[0], advertised=f"{_HOST}:{proxies[0]}").start()
-            started = f"Tansu PID {self._tansu.pid}"
-        else:
-            self._cluster_dir = Path(tempfile.mkdtemp(prefix="faulty-kafka-"))
-            self._cluster = KafkaCluster(
-                brokers, root=self._cluster_dir, host=_HOST, advertised_ports=proxies
-            ).start()
-            started = f"Apache Kafka, {count} broker(s), PIDs {self._pids()}"
-        bootstrap = ",".join(f"{_HOST}:{port}" for port in proxies)
+        self._broker = FaultyBroker(
+            self._engine, broker_port=self._broker_port, proxy_port=self._proxy_port, host=_HOST
+        ).start()
+        pids = [broker.pid for broker in self._broker.brokers]
         logger.info(
-            f"Dedicated broker on {brokers} ({started}), advertising the proxies {bootstrap}"
+            f"Dedicated {self._engine} broker(s), PIDs {pids}, advertising the proxies "
+            f"{self._broker.bootstrap_servers}"
         )
-        return bootstrap
+        return self._broker.bootstrap_servers
 
     @keyword("Cut Broker Off")
     def cut_broker_off(self) -> None:
@@ -139,8 +121,7 @@ class BrokerFaults:
         if self._mode == "compose":
             _compose("stop", "redpanda")
         else:
-            for proxy in self._require(self._proxies):
-                proxy.cut()
+            self._require().cut()
         logger.info("Broker cut off: connections are refused")
 
     @keyword("Bring Broker Back")
@@ -153,8 +134,7 @@ class BrokerFaults:
         if self._mode == "compose":
             _compose("start", "redpanda")
         else:
-            for proxy in self._require(self._proxies):
-                proxy.restore()
+            self._require().restore()
         logger.info("Broker reachable again")
 
     @keyword("Pause Broker")
@@ -167,8 +147,7 @@ class BrokerFaults:
         if self._mode == "compose":
             _compose("pause", "redpanda")
         else:
-            for broker in self._brokers():
-                broker.pause()
+            self._require().pause()
         logger.info("Broker paused")
 
     @keyword("Resume Broker")
@@ -181,8 +160,7 @@ class BrokerFaults:
         if self._mode == "compose":
             _compose("unpause", "redpanda")
         else:
-            for broker in self._brokers():
-                broker.resume()
+            self._require().resume()
         logger.info("Broker resumed")
 
     @keyword("Skip Unless The Engine Allows")
@@ -202,10 +180,8 @@ class BrokerFaults:
             if fault != "broker-restart":
                 raise SkipExecution(f"{fault} needs three brokers; compose runs one Redpanda")
             return
-        if needs == "cluster":
-            self._require_cluster(fault)
-        else:
-            self._require_kafka(fault)
+        broker = self._require()
+        _skip_unless(broker.require_cluster if needs == "cluster" else broker.require_kafka, fault)
 
     @keyword("Stop Broker")
     def stop_broker(self) -> None:
@@ -221,9 +197,7 @@ class BrokerFaults:
         if self._mode == "compose":
             _compose("stop", "redpanda")
         else:
-            self._down = self._require_kafka("a broker stopped and started").brokers
-            for broker in self._down:
-                broker.stop()
+            _skip_unless(self._require().stop_brokers)
         logger.info("Broker stopped; its log is kept")
 
     @keyword("Start Broker")
@@ -238,12 +212,9 @@ class BrokerFaults:
         if self._mode == "compose":
             _compose("start", "redpanda")
             return
-        cluster = self._require_kafka("a broker stopped and started")
-        for broker in self._down:
-            broker.start()
-        cluster.await_brokers(len(cluster.brokers))
-        logger.info(f"Broker(s) {[b.spec.node_id for b in self._down]} started again")
-        self._down = []
+        broker = self._require()
+        _skip_unless(broker.require_kafka, "a broker stopped and started")
+        logger.info(f"Broker(s) {broker.start_brokers()} started again")
 
     @keyword("Kill Partition Leader")
     def kill_partition_leader(self, topic: str, partition: int = 0) -> int:
@@ -254,12 +225,9 @@ class BrokerFaults:
         Example:
         | ${killed}= | Kill Partition Leader | order.created | 0 |
         """
-        cluster = self._require_cluster("the partition leader killed")
-        leader = cluster.leader_of(topic, int(partition))
-        leader.kill()
-        self._down.append(leader)
-        logger.info(f"Killed broker {leader.spec.node_id}, the leader of {topic}/{partition}")
-        return leader.spec.node_id
+        killed = _skip_unless(self._require().kill_leader, topic, int(partition))
+        logger.info(f"Killed broker {killed}, the leader of {topic}/{partition}")
+        return killed
 
     @keyword("Take Two Brokers Down")
     def take_two_brokers_down(self, topic: str, partition: int = 0) -> list[int]:
@@ -272,15 +240,8 @@ class BrokerFaults:
         Example:
         | ${down}= | Take Two Brokers Down | order.created |
         """
-        cluster = self._require_cluster("two of three brokers down")
-        leader = cluster.leader_of(topic, int(partition))
-        others = [broker for broker in cluster.brokers if broker is not leader]
-        for broker in others:
-            broker.stop()
-        self._down.extend(others)
-        cluster.await_in_sync(topic, int(partition), 1)
-        down = [broker.spec.node_id for broker in others]
-        logger.info(f"Brokers {down} down; {leader.spec.node_id} alone in sync for {topic}")
+        down = _skip_unless(self._require().take_two_down, topic, int(partition))
+        logger.info(f"Brokers {down} down; the leader alone in sync for {topic}")
         return down
 
     @keyword("Stop Faulty Broker")
@@ -292,48 +253,22 @@ class BrokerFaults:
         Example:
         | Suite Teardown | Stop Faulty Broker |
         """
-        for proxy in self._proxies:
-            proxy.stop()
-        self._proxies = []
-        if self._tansu is not None:
-            self._tansu.stop()
-            self._tansu = None
-        if self._cluster is not None:
-            self._cluster.stop()
-            self._cluster = None
-        if self._cluster_dir is not None:
-            shutil.rmtree(self._cluster_dir, ignore_errors=True)
-            self._cluster_dir = None
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
 
-    def _brokers(self) -> list[ServerProcess]:
-        if self._tansu is not None:
-            return [self._tansu]
-        if self._cluster is not None:
-            return list(self._cluster.brokers)
-        raise AssertionError("no faulty broker: call 'Start Faulty Broker' first")
-
-    def _pids(self) -> list[int | None]:
-        return [node.pid for node in self._cluster.nodes] if self._cluster else []
-
-    def _require_kafka(self, fault: str) -> KafkaCluster:
-        if self._tansu is not None:
-            raise SkipExecution(
-                f"{fault} needs KAFKA_ENGINE kafka or kafka-cluster: Tansu keeps its events "
-                "in memory only, so a stopped Tansu comes back empty"
-            )
-        return self._require(self._cluster)
-
-    def _require_cluster(self, fault: str) -> KafkaCluster:
-        cluster = self._require_kafka(fault)
-        if len(cluster.brokers) < 3:
-            raise SkipExecution(f"{fault} needs KAFKA_ENGINE kafka-cluster (three brokers)")
-        return cluster
-
-    @staticmethod
-    def _require(thing):
-        if not thing:
+    def _require(self) -> FaultyBroker:
+        if self._broker is None:
             raise AssertionError("no faulty broker: call 'Start Faulty Broker' first")
-        return thing
+        return self._broker
+
+
+def _skip_unless(action: Callable[..., _T], *arguments: object) -> _T:
+    """Run ``action``; a fault the engine does not allow skips the test, naming the engine."""
+    try:
+        return action(*arguments)
+    except FaultNotSupported as ex:
+        raise SkipExecution(f"{ex}; choose it with -v KAFKA_ENGINE:<engine>") from None
 
 
 def _compose(*arguments: str) -> None:

@@ -242,10 +242,6 @@ class ConnectionPool:
     def _give_back(self, conn: Connection, *, broken: bool) -> None:
         self._pool.putconn(conn, close=broken or bool(conn.closed))
 
-    def _replace(self, conn: Connection) -> Connection:
-        self._give_back(conn, broken=True)
-        return self._live_connection()
-
     def close(self) -> None:
         """Close every pooled connection and stop the watchdog."""
         self._pool.closeall()
@@ -265,6 +261,9 @@ class Transaction:
         self.connection = conn
         self._statements = 0
         self._broken = False
+        # True while the connection is back in the pool and no new one was had: the end
+        # must not give it back a second time.
+        self._given_back = False
 
     def cursor(self) -> BoundedCursor:
         """Return a cursor whose ``execute`` is bounded and translated (see the class)."""
@@ -287,7 +286,7 @@ class Transaction:
                 if lost and may_retry and not call.timed_out:
                     may_retry = False
                     logger.info("replaced a dead database connection: %s", first_line(ex))
-                    self.connection = self._pool._replace(self.connection)
+                    self._replace_connection()
                     continue
                 self._broken = self._broken or lost
                 raise DatabaseUnavailable(self._describe(ex, call.timed_out)) from ex
@@ -321,10 +320,19 @@ class Transaction:
 
     def end(self) -> None:
         """Give the connection back, rolled back; a broken one is closed."""
+        if self._given_back:
+            return
         idle = psycopg2.extensions.TRANSACTION_STATUS_IDLE
         if not self.connection.closed and self.connection.info.transaction_status != idle:
             self.rollback()
         self._pool._give_back(self.connection, broken=self._broken)
+
+    def _replace_connection(self) -> None:
+        """Close the dead connection and take a live one; raise if none can be had."""
+        self._pool._give_back(self.connection, broken=True)
+        self._given_back = True
+        self.connection = self._pool._live_connection()
+        self._given_back = False
 
     def _describe(self, ex: BaseException, timed_out: bool) -> str:
         if timed_out:

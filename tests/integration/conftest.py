@@ -11,11 +11,11 @@ import pytest
 from falcon import testing
 
 from embedded_stack import EmbeddedStack, StackSettings
+from embedded_stack.dedicated_postgres import DedicatedPostgres
 from evidence.topic_reader import TopicReader
 from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import Config, load_config
-from tests.integration.dedicated_postgres import DedicatedPostgres
 from tests.integration.helpers import autocommit_connection
 
 

@@ -3,8 +3,11 @@ and never hands out one whose server process is gone."""
 
 from __future__ import annotations
 
+import pytest
+
 from embedded_stack.polling import wait_until
 from service.adapters.postgres_connections import ConnectionPool
+from service.domain.errors import DatabaseUnavailable
 from tests.integration.helpers import connection_pool, query_one
 
 
@@ -53,3 +56,25 @@ def test_a_connection_whose_backend_was_killed_is_replaced_not_handed_out(config
         assert killed.closed, "the dead connection was not closed by the pool"
         assert replacement_pid != killed_pid
         assert backend_pid(pool) == replacement_pid, "the replacement is not kept in the pool"
+
+
+def test_a_dead_connection_that_cannot_be_replaced_is_database_unavailable_not_a_500(
+    dedicated_postgres,
+):
+    # Found by the chaos campaign: a connection lent before PostgreSQL went down fails its
+    # first statement; the pool gave it back and tried for a new one, which failed too,
+    # and the transaction then gave the dead one back a second time: psycopg2's PoolError
+    # ("trying to put unkeyed connection"), a 500.
+    with connection_pool(dedicated_postgres.url, 1) as pool:
+        try:
+            with (
+                pytest.raises(DatabaseUnavailable, match="cannot connect"),
+                pool.transaction() as transaction,
+            ):
+                dedicated_postgres.stop()
+                transaction.execute("SELECT 1", None)
+        finally:
+            dedicated_postgres.start()
+
+        with pool.transaction() as transaction:
+            assert transaction.execute("SELECT 1", None).fetchone() == (1,)

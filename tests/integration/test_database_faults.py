@@ -20,8 +20,8 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
+from embedded_stack.dedicated_postgres import DedicatedPostgres
 from evidence.topic_reader import TopicReader
-from tests.integration.dedicated_postgres import DedicatedPostgres
 from tests.integration.helpers import concurrently, order_body, wait_for
 from tests.integration.service_process import ServiceProcess, running_service
 

@@ -1,7 +1,7 @@
-"""A PostgreSQL server of the fault tests' own, which they restart and freeze.
+"""A PostgreSQL server of a fault test's or a campaign's own, which it restarts and freezes.
 
-The session's shared server (the embedded stack, or one the developer runs) is never
-faulted: other tests and other clients use it.
+The shared server (the embedded stack, or one the developer runs) is never faulted: other
+tests and other clients use it.
 """
 
 from __future__ import annotations
@@ -11,22 +11,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from embedded_stack.net import free_port
 from embedded_stack.postgres import PostgresServer, delete_files, locate_files, server_user
 from embedded_stack.settings import PostgresAddress
-from tests.integration.ports import free_port
 
 
 class DedicatedPostgres:
     """A real PostgreSQL on a free loopback port, with a data folder in ``folder``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, log_path: Path | None = None) -> None:
+        """Describe the server; ``log_path`` defaults to ``folder/postgres.log``."""
         self.url = f"postgresql://mars:mars@127.0.0.1:{free_port()}/orders_db"
         self._files = locate_files(folder, server_user(), None)
         self._server = PostgresServer(
             PostgresAddress.parse(self.url),
             listen_ip="127.0.0.1",
             files=self._files,
-            log_path=folder / "postgres.log",
+            log_path=log_path or folder / "postgres.log",
             user=server_user(),
             detach=False,
         )
