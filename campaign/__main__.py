@@ -25,6 +25,7 @@ from campaign.history import HistoryError, read_history
 from campaign.page import write_campaign_page
 from campaign.runner import CampaignOptions, run_campaign
 from campaign.schedule import FAULTS, ScheduleError, faults_for_engine
+from campaign.services import SettingError, parse_settings
 from campaign.targets import TargetsError
 from embedded_stack.errors import StackError
 from embedded_stack.settings import KAFKA_ENGINE_VAR, KAFKA_ENGINES, TANSU
@@ -69,6 +70,14 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phantom-share", type=float, default=Workload.phantom_share)
     parser.add_argument("--cancel-share", type=float, default=Workload.cancel_share)
     parser.add_argument(
+        "--service-setting",
+        action="append",
+        default=[],
+        metavar="MARS_NAME=VALUE",
+        help="a setting of the service instances (repeatable), e.g. "
+        "MARS_KAFKA_PUBLISH_TIMEOUT_MS=2000",
+    )
+    parser.add_argument(
         "--settle-timeout",
         type=float,
         default=60.0,
@@ -92,6 +101,10 @@ def _options(argv: Sequence[str]) -> CampaignOptions:
         parser.error("--seconds and --clients must be positive")
     if not (0 <= arguments.phantom_share + arguments.cancel_share <= 1):
         parser.error("--phantom-share and --cancel-share must add up to between 0 and 1")
+    try:
+        settings = parse_settings(arguments.service_setting)
+    except SettingError as ex:
+        parser.error(str(ex))
     return CampaignOptions(
         mode=arguments.mode,
         seconds=arguments.seconds,
@@ -109,6 +122,7 @@ def _options(argv: Sequence[str]) -> CampaignOptions:
             rate=arguments.rate,
         ),
         settle_timeout=arguments.settle_timeout,
+        service_settings=settings,
     )
 
 

@@ -64,6 +64,8 @@ class CampaignOptions:
     database_url: str | None = None
     bootstrap_servers: str | None = None
     workload: Workload = field(default_factory=Workload)
+    # MARS_* settings of the service instances, beyond the campaign's own.
+    service_settings: dict[str, str] = field(default_factory=dict)
     # After the heal: how long the outbox may take to drain and the consumer to apply the
     # acknowledged cancellations before the final read is taken anyway.
     settle_timeout: float = 60.0
@@ -177,6 +179,7 @@ def _instances(options: CampaignOptions, targets: Targets) -> Iterator[list[Serv
         database_url=targets.database_url,
         bootstrap_servers=targets.bootstrap_servers,
         consumer_group=f"order-service-campaign-{uuid.uuid4().hex[:12]}",
+        settings=options.service_settings,
     )
     instances = [
         ServiceInstance(number, env, options.out / f"service-{number}.log")
@@ -282,6 +285,7 @@ def _write_run_record(
         "startMonotonic": started,
         **targets.describe(),
         "serviceUrls": [instance.url for instance in instances],
+        "serviceSettings": options.service_settings,
         "workload": {
             "phantomShare": options.workload.phantom_share,
             "cancelShare": options.workload.cancel_share,

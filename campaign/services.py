@@ -72,17 +72,59 @@ class ServiceInstance(ServerProcess):
             return False
 
 
+# What the campaign itself decides for every instance; a --service-setting may not change it.
+OWN_SETTINGS = (
+    "MARS_PROFILES_ACTIVE",
+    "MARS_DATABASE_URL",
+    "MARS_KAFKA_BOOTSTRAP_SERVERS",
+    "MARS_KAFKA_CONSUMER_GROUP",
+    "MARS_HTTP_HOST",
+    "MARS_HTTP_PORT",
+)
+
+
+class SettingError(ValueError):
+    """A service setting the campaign cannot pass on."""
+
+
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    """Parse ``MARS_NAME=value`` pairs for the instances.
+
+    Raises:
+        SettingError: A pair without ``=``, a name that is not ``MARS_*``, or one the
+            campaign sets itself.
+    """
+    settings = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.startswith("MARS_"):
+            raise SettingError(f"{pair!r}: a service setting is MARS_NAME=value")
+        if name in OWN_SETTINGS:
+            raise SettingError(f"{name} is the campaign's own to set")
+        settings[name] = value
+    return settings
+
+
 def service_env(
-    mode: str, *, database_url: str, bootstrap_servers: str, consumer_group: str
+    mode: str,
+    *,
+    database_url: str,
+    bootstrap_servers: str,
+    consumer_group: str,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Return the settings of the campaign's instances in ``mode`` (dual-write or outbox)."""
+    """Return the settings of the campaign's instances in ``mode`` (dual-write or outbox).
+
+    ``settings`` (``MARS_*`` by name) are the user's; the service checks them at start.
+    """
     profiles = [CHAOS, OUTBOX] if mode == OUTBOX else [CHAOS]
     return {
+        "MARS_LOG_LEVEL": "WARNING",
+        **(settings or {}),
         "MARS_PROFILES_ACTIVE": ",".join(profiles),
         "MARS_DATABASE_URL": database_url,
         "MARS_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         # A group of the campaign's own: instances of another run on the same broker must
         # not take its cancellations away.
         "MARS_KAFKA_CONSUMER_GROUP": consumer_group,
-        "MARS_LOG_LEVEL": "WARNING",
     }

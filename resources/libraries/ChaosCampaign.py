@@ -60,6 +60,7 @@ class ChaosCampaign:
     def run_chaos_campaign(
         self,
         mode: str,
+        *service_settings: str,
         seconds: float = 30,
         seed: int = 1,
         clients: int = 4,
@@ -68,12 +69,14 @@ class ChaosCampaign:
     ) -> dict[str, Any]:
         """Run one campaign in ``mode`` and return its ``result.json`` as a dictionary.
 
+        ``service_settings`` are ``MARS_NAME=value`` settings of the service instances.
         The command line and its output are logged, and the page is linked. Fails if the
         campaign could not run (exit status 2); an invalid verdict (exit status 1) is for
         the checking keywords to judge. The returned dictionary also has ``directory``.
 
         Example:
         | ${result}= | Run Chaos Campaign | outbox | seconds=30 | seed=12 | faults=all |
+        | ${result}= | Run Chaos Campaign | dual-write | MARS_KAFKA_PUBLISH_TIMEOUT_MS=2000 |
         """
         if mode not in (DUAL_WRITE, OUTBOX):
             raise ValueError(f"mode must be {DUAL_WRITE} or {OUTBOX}, not {mode!r}")
@@ -90,6 +93,8 @@ class ChaosCampaign:
             "--kafka-engine", self._engine,
             "--out", str(directory),
         ]  # fmt: skip
+        for setting in service_settings:
+            command += ["--service-setting", setting]
         logger.info(f"Running: {' '.join(command[1:])}")
         finished = subprocess.run(
             command,

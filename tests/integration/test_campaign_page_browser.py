@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import pytest
 
 from campaign.page import write_campaign_page
-from tests.unit.test_campaign_page import (
+from tests.unit.campaign_builders import (
     CLIENT_OPERATIONS,
     LOST_ID,
     PHANTOM_ID,

@@ -22,7 +22,6 @@ from campaign.final_read import (
     save_final_read,
 )
 from campaign.history import (
-    CANCEL,
     CREATE,
     FAIL,
     FAULT_START,
@@ -39,35 +38,10 @@ from campaign.history import (
     write_history,
 )
 from evidence.quantiles import nearest_rank
+from tests.unit.campaign_builders import History
 
 CREATED_AT = "2026-12-01T10:00:00+00:00"
 CREATED_AT_MS = 1_796_119_200_000
-
-
-class History:
-    """Builds a history the way the runner will: an invoke, then the completion, per process."""
-
-    def __init__(self) -> None:
-        self.ops: list[Operation] = []
-
-    def op(self, process: str, type_: str, f: str, **fields: object) -> Operation:
-        index = len(self.ops)
-        op = Operation(process, type_, f, index, index * 0.01, CREATED_AT, **fields)
-        self.ops.append(op)
-        return op
-
-    def create(self, outcome: str, order_id: str | None, key: str, process: str = "client-1"):
-        self.op(process, INVOKE, CREATE, idempotency_key=key)
-        status = {OK: 201, FAIL: 400, INFO: None}[outcome]
-        return self.op(process, outcome, CREATE, order_id=order_id, status=status)
-
-    def phantom(self, order_id: str, process: str = "client-2") -> Operation:
-        self.op(process, INVOKE, PHANTOM)
-        return self.op(process, OK, PHANTOM, order_id=order_id, status=500)
-
-    def cancel(self, order_id: str, event_id: str, process: str = "client-1") -> Operation:
-        self.op(process, INVOKE, CANCEL, order_id=order_id)
-        return self.op(process, OK, CANCEL, order_id=order_id, status=200, event_id=event_id)
 
 
 def row(order_id: str, key: str | None = None, status: str = "CREATED") -> Row:

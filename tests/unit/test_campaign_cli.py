@@ -69,3 +69,34 @@ def test_instances_run_the_chaos_profile_and_the_outbox_only_in_outbox_mode():
     outbox = service_env("outbox", **common)
     assert outbox["MARS_PROFILES_ACTIVE"] == "chaos,outbox"
     assert outbox["MARS_KAFKA_CONSUMER_GROUP"] == "g"
+
+
+def test_service_settings_reach_the_instances_but_never_override_the_campaigns_own():
+    options = _options(
+        ["--mode", "dual-write", "--service-setting", "MARS_KAFKA_PUBLISH_TIMEOUT_MS=2000"]
+    )
+    assert options.service_settings == {"MARS_KAFKA_PUBLISH_TIMEOUT_MS": "2000"}
+    env = service_env(
+        "dual-write",
+        database_url="db",
+        bootstrap_servers="kafka",
+        consumer_group="g",
+        settings={"MARS_KAFKA_PUBLISH_TIMEOUT_MS": "2000", "MARS_LOG_LEVEL": "INFO"},
+    )
+    assert env["MARS_KAFKA_PUBLISH_TIMEOUT_MS"] == "2000"
+    assert env["MARS_LOG_LEVEL"] == "INFO"
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("PUBLISH_TIMEOUT=2000", "a service setting is MARS_NAME=value"),
+        ("MARS_KAFKA_PUBLISH_TIMEOUT_MS", "a service setting is MARS_NAME=value"),
+        ("MARS_DATABASE_URL=postgresql://elsewhere/db", "MARS_DATABASE_URL is the campaign's own"),
+    ],
+)
+def test_a_bad_service_setting_exits_2_saying_why(pair, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--mode", "outbox", "--service-setting", pair])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
