@@ -342,6 +342,7 @@ def check(history: list[Operation], final: FinalRead) -> CheckResult:
     delays_ms = {
         "count": len(delays),
         "p50": nearest_rank(delays, 50) if delays else None,
+        "p95": nearest_rank(delays, 95) if delays else None,
         "p99": nearest_rank(delays, 99) if delays else None,
         "max": delays[-1] if delays else None,
     }

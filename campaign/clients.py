@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -212,11 +213,16 @@ class Client:
     def run(self) -> None:
         """Run operations until ``stop`` is set; the thread's target."""
         interval = 1.0 / self._workload.rate if self._workload.rate else 0.0
+        next_start = time.monotonic()
         try:
             while not self._stop.is_set():
                 outcome = self._next_operation()
-                pause = max(interval, _BACKOFF_SECONDS if outcome.type != OK else 0.0)
-                if pause:
+                # A rate counts from start to start, so slow answers do not lower it.
+                next_start = max(next_start + interval, time.monotonic())
+                if outcome.type != OK:
+                    next_start = max(next_start, time.monotonic() + _BACKOFF_SECONDS)
+                pause = next_start - time.monotonic()
+                if pause > 0:
                     self._stop.wait(pause)
         finally:
             self._session.close()

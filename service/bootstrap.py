@@ -28,6 +28,7 @@ from service.adapters.postgres_connections import (
     DatabaseBounds,
     connection_options,
 )
+from service.adapters.postgres_notifications import OutboxNotifications
 from service.adapters.prometheus import (
     OrderCancelledCollector,
     OutboxBacklogCollector,
@@ -249,6 +250,7 @@ def build_relay(
         # Publishing to a missing topic would let the broker create it with its own
         # partition count (4 on Tansu): create it as configured first.
         setup=None if topics_ready else create_topics,
+        wakeup=OutboxNotifications(config.database_url, database_bounds(config)),
     )
     registry.register(OutboxBacklogCollector(backlog_reader(config), relay.status, utc_now))
     return relay

@@ -72,9 +72,9 @@ class Config(BaseModel):
     processed_events_retention_hours: int = Field(default=336, ge=24, le=87_600)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
-    # Outbox mode only. The relay looks for pending rows this often while the outbox is
-    # empty, and at once again after a full batch: an event waits about half of it on
-    # average before it is published.
+    # Outbox mode only. The relay wakes when a transaction that wrote outbox rows commits
+    # (LISTEN/NOTIFY); it also looks for pending rows this often while the outbox is empty
+    # (the safety net while it cannot listen), and at once again after a full batch.
     outbox_poll_interval_ms: int = Field(default=200, ge=10, le=60_000)
     # Rows one relay pass locks and publishes together (one row per order at most).
     outbox_batch_size: int = Field(default=100, ge=1, le=10_000)

@@ -1,10 +1,11 @@
 """The outbox relay: a background thread that publishes pending outbox rows, at least once.
 
 Each pass is ``RelayOutbox`` (the use case): lock a batch with ``SKIP LOCKED``, publish it,
-delete what the broker confirmed, commit. This module decides *when* passes run: every
-poll interval while the outbox is empty, at once after a full batch, and after a failure
-with a bounded, jittered exponential backoff. It also reports the relay's state to the
-health check.
+delete what the broker confirmed, commit. This module decides *when* passes run: as soon
+as a transaction that wrote outbox rows commits (a :class:`Wakeup` that hears commits), else
+every poll interval while the outbox is empty, at once after a full batch, and after a
+failure with a bounded, jittered exponential backoff. It also reports the relay's state to
+the health check.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from service.domain.retry import Backoff
 from service.domain.use_cases import Clock, RelayPass
@@ -20,6 +22,42 @@ from service.json_forms import iso_instant
 from service.monitoring import OutboxBacklog, RelayObserver, RelayStatus
 
 logger = logging.getLogger(__name__)
+
+
+class Wakeup(Protocol):
+    """How the relay waits between passes: until woken, or at most ``timeout`` seconds."""
+
+    def wait(self, timeout: float) -> bool:
+        """Return when woken (True) or after ``timeout`` seconds (False)."""
+        ...
+
+    def wake(self) -> None:
+        """Make a waiting or the next :meth:`wait` return at once."""
+        ...
+
+    def close(self) -> None:
+        """Release what the wakeup holds (a connection); no wait follows."""
+        ...
+
+
+class IntervalWakeup:
+    """A wakeup that hears no commits: the relay polls at its interval."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout``; return True if woken."""
+        woken = self._event.wait(timeout)
+        self._event.clear()
+        return woken
+
+    def wake(self) -> None:
+        """End the current or the next wait."""
+        self._event.set()
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class OutboxRelay:
@@ -35,6 +73,7 @@ class OutboxRelay:
         clock: Clock,
         observer: RelayObserver | None = None,
         setup: Callable[[], object] | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         """Describe the relay; nothing runs until :meth:`start`.
 
@@ -47,6 +86,8 @@ class OutboxRelay:
             observer: Hears what was published and what failed (metrics).
             setup: Run before the first pass until it succeeds once (e.g. create the
                 topics when the broker was unreachable at start).
+            wakeup: Ends the wait between passes early when a commit wrote outbox rows;
+                by default the relay only polls.
         """
         self._run_pass = run_pass
         self._batch_size = batch_size
@@ -55,6 +96,7 @@ class OutboxRelay:
         self._clock = clock
         self._observer = observer or RelayObserver()
         self._setup = setup
+        self._wakeup = wakeup or IntervalWakeup()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-relay")
         self._lock = threading.Lock()
@@ -76,10 +118,13 @@ class OutboxRelay:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the pass in hand (bounded by the publish timeout) and wait for it."""
         self._stopping.set()
+        self._wakeup.wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
                 logger.warning("the outbox relay did not stop within %g s", timeout)
+                return
+        self._wakeup.close()
 
     def status(self) -> RelayStatus:
         """Return the relay's state: running, failures in a row, last error, last delivery."""
@@ -156,7 +201,12 @@ class OutboxRelay:
                 # the rows would wait for a restart.
                 logger.exception("outbox relay: unexpected error; going on after a pause")
                 delay = self._backoff.next_delay()
-            self._stopping.wait(delay)
+            if self._backoff.failures:
+                # Backing off: new commits must not bring the broker (or database) that
+                # just failed a stream of passes; only a stop ends this wait early.
+                self._stopping.wait(delay)
+            elif not self._stopping.is_set():
+                self._wakeup.wait(delay)
         logger.info("outbox relay stopped")
 
 

@@ -14,6 +14,7 @@ import psycopg2.extensions
 # The one sibling this module imports: the pool and the bounded transaction it runs on
 # (PostgreSQL both, split only to keep each module readable).
 from service.adapters.postgres_connections import (
+    OUTBOX_CHANNEL,
     ConnectionPool,
     DatabaseBounds,
     Transaction,
@@ -163,9 +164,12 @@ class PostgresOrderRepository(OrderRepository):
             return RowCount(rows, cursor.mogrify(COUNT_ORDER_ROWS, params))
 
 
-_INSERT_OUTBOX = """
+# The NOTIFY reaches the relay only when this transaction commits, and in the same round
+# trip as the insert: the relay publishes within milliseconds instead of at its next poll.
+_INSERT_OUTBOX = f"""
 INSERT INTO outbox (event_id, topic, message_key, payload, created_at)
-VALUES (%s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, %s, %s);
+NOTIFY {OUTBOX_CHANNEL}
 """
 
 # Only the oldest pending row of each order (message_key) is eligible: a later row waits

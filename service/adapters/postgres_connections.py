@@ -70,6 +70,11 @@ class DatabaseBounds:
         return self.statement + 1.0
 
 
+# The channel a commit that wrote outbox rows notifies (postgres.py) and the relay hears
+# (postgres_notifications.py).
+OUTBOX_CHANNEL = "outbox_pending"
+
+
 def connection_options(bounds: DatabaseBounds | None = None) -> dict[str, object]:
     """Return libpq options that keep a dead or hung server from blocking a thread forever."""
     bounds = bounds or DatabaseBounds()

@@ -35,10 +35,12 @@ SHARED = (
     "service.health",
 )
 # The only sideways imports between adapters: two modules of one technology each, where
-# the shared thing is that technology itself (a pool of PostgreSQL connections; the
-# Kafka loop's own decisions, kept free of Kafka so they are tested without a broker).
+# the shared thing is that technology itself (a pool of PostgreSQL connections and their
+# options; the Kafka loop's own decisions, kept free of Kafka so they are tested without a
+# broker).
 SAME_TECHNOLOGY = {
     "service.adapters.postgres": {"service.adapters.postgres_connections"},
+    "service.adapters.postgres_notifications": {"service.adapters.postgres_connections"},
     "service.adapters.cancellation_consumer": {"service.adapters.cancellation_processing"},
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
@@ -9,7 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from embedded_stack.polling import poll_until
-from service.adapters.outbox import OutboxHealthProbe, OutboxRelay
+from service.adapters.outbox import IntervalWakeup, OutboxHealthProbe, OutboxRelay
 from service.domain.events import OrderCreated
 from service.domain.retry import Backoff, RetryDelay
 from service.domain.use_cases import CreateOrderViaOutbox, RelayOutbox
@@ -286,6 +287,71 @@ def test_relay_thread_survives_an_error_outside_the_pass(database, messages):
     try:
         assert poll_until(lambda: relay.status().passes >= 2, timeout=5.0)
         assert relay.status().running
+    finally:
+        relay.stop(timeout=5)
+
+
+class CountingWakeup(IntervalWakeup):
+    """The relay's default wakeup, counting its waits and whether it was closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+        self.closed = False
+
+    def wait(self, timeout: float) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_woken_relay_passes_at_once_instead_of_waiting_its_interval(database, messages):
+    wakeup = CountingWakeup()
+    relay = OutboxRelay(
+        lambda: RelayOutbox(messages, fixed_clock, 10)(FakeUnitOfWork(database)),
+        batch_size=10,
+        interval=60.0,
+        backoff=Backoff(60.0, 60.0),
+        clock=fixed_clock,
+        wakeup=wakeup,
+    )
+    relay.start()
+    try:
+        assert poll_until(lambda: wakeup.waits == 1, timeout=5.0), "the first pass ran"
+        place(database, 2)
+        wakeup.wake()  # what a commit's notification does
+        assert poll_until(lambda: len(messages.published) == 2, timeout=2.0)
+    finally:
+        relay.stop(timeout=5)
+    assert wakeup.closed, "stop releases the wakeup's connection"
+
+
+def test_a_relay_backing_off_is_not_woken_by_commits(database):
+    passes = []
+
+    def failing_pass():
+        passes.append(1)
+        raise ConnectionError("the broker is away")
+
+    wakeup = CountingWakeup()
+    relay = OutboxRelay(
+        failing_pass,
+        batch_size=10,
+        interval=0.01,
+        backoff=Backoff(30.0, 30.0, draw=middle),
+        clock=fixed_clock,
+        wakeup=wakeup,
+    )
+    relay.start()
+    try:
+        assert poll_until(lambda: len(passes) == 1, timeout=5.0)
+        for _ in range(5):
+            wakeup.wake()
+        time.sleep(0.3)
+        assert len(passes) == 1, "a commit cut the back-off short"
+        assert wakeup.waits == 0
     finally:
         relay.stop(timeout=5)
 
