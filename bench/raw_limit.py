@@ -17,6 +17,11 @@ topics), so that a measurement does not fill ``order.created``.
 ``--scenario phantom`` measures the floor of ``POST /chaos/phantom-event`` instead: INSERT,
 produce-and-wait, ROLLBACK, then a count of the order's rows on a second connection.
 
+``drain_floor`` is the outbox relay's floor: a backlog of outbox rows drained without the
+service, in batches of the relay's size: claim the batch (``FOR UPDATE SKIP LOCKED``),
+produce every row, wait for all the delivery reports together, delete them in one
+statement, commit (``bench/outbox_drain.py`` runs it beside the relay).
+
 Usage: ``python bench/raw_limit.py [--n 2000] [--threads 4] [--repeats 3] [--json PATH]``
 """
 
@@ -31,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,10 +48,16 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg2
+from confluent_kafka import Producer
 
 from bench.locations import BOOTSTRAP_SERVERS, DATABASE_URL
 from evidence.quantiles import nearest_rank
-from service.adapters.kafka import KafkaOrderEventPublisher, TopicSpec, ensure_topics
+from service.adapters.kafka import (
+    KafkaOrderEventPublisher,
+    TopicSpec,
+    ensure_topics,
+    producer_settings,
+)
 from service.adapters.postgres import COUNT_ORDER_ROWS, PostgresOrderRepository
 from service.adapters.postgres_connections import connection_options
 from service.domain.events import OrderCreated
@@ -282,6 +293,77 @@ def _repeat_both_shapes(
         sequential.append(_run_threads(workers[:1], new_orders(n, customer_id)))
         threaded.append(_run_threads(workers, new_orders(2 * n, customer_id)))
     return sequential, threaded
+
+
+@dataclass(frozen=True)
+class DrainSample:
+    """How fast a backlog of outbox rows was drained."""
+
+    rows: int
+    seconds: float
+    batch_size: int
+
+    @property
+    def per_second(self) -> float:
+        """Return rows drained per second."""
+        return self.rows / self.seconds
+
+
+_FILL_OUTBOX = """
+INSERT INTO outbox (event_id, topic, message_key, payload, created_at)
+SELECT gen_random_uuid(), %s, gen_random_uuid()::text, %s::json, now()
+FROM generate_series(1, %s)
+"""
+_CLAIM_BATCH = """
+SELECT id, message_key, payload::text FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+_DELETE_BATCH = "DELETE FROM outbox WHERE id = ANY(%s)"
+
+
+def fill_outbox(database_url: str, rows: int, topic: str) -> None:
+    """Write ``rows`` pending outbox rows of an order.created-sized payload, one statement."""
+    [(_, event)] = new_orders(1, uuid.uuid4())
+    payload = encode_order_created(event).decode()
+    with closing(psycopg2.connect(database_url)) as conn, conn.cursor() as cursor:
+        cursor.execute(_FILL_OUTBOX, (topic, payload, rows))
+        conn.commit()
+
+
+def drain_floor(
+    database_url: str, bootstrap_servers: str, *, topic: str, batch_size: int = 100
+) -> DrainSample:
+    """Drain every pending outbox row as the relay would, without the service; time it."""
+    producer = Producer(producer_settings(bootstrap_servers, 5000, 0))
+    drained = 0
+    started = time.monotonic()
+    with closing(psycopg2.connect(database_url, **connection_options())) as conn:
+        while True:
+            with conn.cursor() as cursor:
+                cursor.execute(_CLAIM_BATCH, (batch_size,))
+                batch = cursor.fetchall()
+                if not batch:
+                    conn.commit()
+                    break
+                errors: list[object] = []
+                for _, key, payload in batch:
+                    producer.produce(
+                        topic, payload.encode(), key.encode(), on_delivery=_keep_error(errors)
+                    )
+                producer.flush(30)
+                if errors:
+                    raise RuntimeError(f"the broker refused {len(errors)} message(s): {errors[0]}")
+                cursor.execute(_DELETE_BATCH, ([row[0] for row in batch],))
+            conn.commit()
+            drained += len(batch)
+    return DrainSample(drained, time.monotonic() - started, batch_size)
+
+
+def _keep_error(errors: list[object]) -> Callable[[object, object], None]:
+    def report(error: object, _message: object) -> None:
+        if error is not None:
+            errors.append(error)
+
+    return report
 
 
 def describe(raw: RawLimit) -> str:

@@ -62,11 +62,38 @@ def producer_settings(bootstrap_servers: str, timeout_ms: int, linger_ms: int) -
     }
 
 
-class _PendingDelivery:
-    """The delivery report of one message, awaited by the thread that produced it."""
+class _Countdown:
+    """Set once every message of a batch has its report: the waiter wakes once, not per message.
 
-    def __init__(self) -> None:
-        self._done = threading.Event()
+    Each wake-up of a waiting thread is a hand-off of the GIL from the delivery-report thread;
+    a batch of 100 woken message by message spent half its pass waiting for them.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        if count == 0:
+            self.done.set()
+
+    def count_down(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self.done.set()
+
+
+class _PendingDelivery:
+    """The delivery report of one message, awaited by the thread that produced it.
+
+    A message of a batch has no event of its own: the batch's countdown is what its
+    producer waits on, and one event per message cost as much as the produce call.
+    """
+
+    def __init__(self, batch: _Countdown | None = None) -> None:
+        self._done = threading.Event() if batch is None else None
+        self._batch = batch
+        self.finished = False
         self.error: KafkaError | None = None
         self.message: Message | None = None
         # Set when produce() itself refused the message (a full queue): no report will come.
@@ -74,14 +101,25 @@ class _PendingDelivery:
 
     def report(self, error: KafkaError | None, message: Message) -> None:
         self.error, self.message = error, message
-        self._done.set()
+        self._finish()
 
     def refuse(self, reason: str) -> None:
         self.refused = reason
-        self._done.set()
+        self._finish()
 
     def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
+        if self._done is not None:
+            return self._done.wait(timeout)
+        if not self.finished:
+            self._batch.done.wait(timeout)
+        return self.finished
+
+    def _finish(self) -> None:
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
+        if self._batch is not None:
+            self._batch.count_down()
 
 
 class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
@@ -128,11 +166,14 @@ class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
         message; each outcome still rests on that message's own delivery report.
         """
         producer = self._producer
+        batch = _Countdown(len(messages))
         pendings = [
-            self._produce(producer, m.topic, m.key.encode(), m.payload, raising=False)
+            self._produce(producer, m.topic, m.key.encode(), m.payload, raising=False, batch=batch)
             for m in messages
         ]
         deadline = time.monotonic() + self._timeout_s
+        # One wait for the whole batch; the per-message waits below then return at once.
+        batch.done.wait(self._timeout_s)
         outcomes = []
         for pending in pendings:
             try:
@@ -143,9 +184,15 @@ class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
 
     @staticmethod
     def _produce(
-        producer: Producer, topic: str, key: bytes, value: bytes, *, raising: bool = True
+        producer: Producer,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        *,
+        raising: bool = True,
+        batch: _Countdown | None = None,
     ) -> _PendingDelivery:
-        pending = _PendingDelivery()
+        pending = _PendingDelivery(batch)
         try:
             producer.produce(topic, key=key, value=value, on_delivery=pending.report)
         except (BufferError, KafkaException) as ex:
