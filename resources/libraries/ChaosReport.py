@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
+import requests
 from psycopg2.extensions import adapt
+from requests.adapters import HTTPAdapter
 from robot.api import SkipExecution, logger
 from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 
 from evidence.checks import PASS
+from evidence.html_table import html_table
 from evidence.phantom_proof import UNEXPECTED, PhantomAttempt, PhantomRun
 from evidence.phantom_report import (
     html_evidence,
@@ -162,6 +169,86 @@ class ChaosReport:
         order_ids = self.phantom_order_ids()
         logger.info(f"{count} phantom event(s) triggered: {order_ids}")
         return order_ids
+
+    @keyword("Trigger Phantom Events Concurrently")
+    def trigger_phantom_events_concurrently(
+        self,
+        service_url: str,
+        count: int,
+        customer_id: str,
+        product_id: str,
+        concurrency: int = 8,
+        timeout: float = 30.0,
+    ) -> list[str]:
+        """Call ``POST /chaos/phantom-event`` ``count`` times, ``concurrency`` at a time.
+
+        The bodies are those of the seed's step-5 loop (quantity = iteration, unit price
+        10.00, one item of ``product_id`` for ``customer_id``); every answer is recorded in
+        iteration order (`Record Phantom Attempt`), so the report's evidence table holds
+        every call. ``log.html`` gets a summary and the first rows instead of one keyword
+        per call: for thousands of calls that is what keeps the log readable and small.
+        Returns the phantom orderIds.
+
+        Example:
+        | ${ids}= | `Trigger Phantom Events Concurrently` | ${SERVICE_URL} | 1000 |
+        | ... | ${CUSTOMER_ID} | ${PRODUCT_ID} |
+        """
+        count = int(count)
+        started = time.monotonic()
+        with requests.Session() as session, ThreadPoolExecutor(int(concurrency)) as pool:
+            session.mount("http://", HTTPAdapter(pool_maxsize=int(concurrency)))
+            answers = list(
+                pool.map(
+                    lambda quantity: _post_phantom(
+                        session, service_url, customer_id, product_id, quantity, timeout
+                    ),
+                    range(1, count + 1),
+                )
+            )
+        seconds = time.monotonic() - started
+        missing = []
+        for quantity, (status, report) in enumerate(answers, 1):
+            try:
+                self.record_phantom_attempt(status, report)
+            except AssertionError as ex:
+                missing.append(f"iteration {quantity}: {ex}")
+        statuses = Counter(status for status, _ in answers)
+        logger.info(
+            f"{count} phantom event(s) triggered in {seconds:.1f} s, {concurrency} at a time; "
+            f"HTTP statuses {dict(statuses)}. Every call is in the report's evidence table; "
+            f"the first {min(count, _QUIET_AFTER)}:"
+        )
+        logger.info(_html_answers(self._run.attempts[:_QUIET_AFTER]), html=True)
+        if missing:
+            raise AssertionError(
+                f"{len(missing)} answer(s) without an orderId, the first: {missing[0]}"
+            )
+        return self.phantom_order_ids()
+
+    @keyword("Record Database Rows Of Every Phantom Order")
+    def record_database_rows_of_every_phantom_order(
+        self, found_ids: list, query: str, batch_query: str
+    ) -> None:
+        """Record, per phantom order, whether one query for all of them found its row.
+
+        ``found_ids`` are the rows ``batch_query`` (``... WHERE id = ANY(%s)``, bound to
+        every phantom orderId) returned, the orderId first. Each order's row shows ``query``, the step-6
+        query, filled in with its orderId: what the batch asked about that order.
+
+        Example:
+        | ${rows}= | Query | ${ANY_ORDER_QUERY} | parameters=${parameters} |
+        | `Record Database Rows Of Every Phantom Order` | ${found} | ${ORDER_QUERY} |
+        | ... | ${ANY_ORDER_QUERY} |
+        """
+        # DatabaseLibrary's Query returns rows; a row's first column is the orderId.
+        found = {str(row[0] if isinstance(row, list | tuple) else row) for row in found_ids}
+        order_ids = self.phantom_order_ids()
+        for order_id in order_ids:
+            self.record_database_rows(order_id, 1 if order_id in found else 0, query)
+        logger.info(
+            f"One query for all {len(order_ids)} phantom orders ({batch_query}) found "
+            f"{len(found)} row(s)"
+        )
 
     @keyword("Phantom Order Ids")
     def phantom_order_ids(self) -> list[str]:
@@ -439,6 +526,49 @@ def _quiet_in_long_runs(builtin: BuiltIn, number: int, total: int) -> Iterator[N
         yield
     finally:
         builtin.set_log_level(previous)
+
+
+def _html_answers(attempts: list[PhantomAttempt]) -> str:
+    """Return the first answers as a table: what each call reported, before any check."""
+    return html_table(
+        "First answers of POST /chaos/phantom-event",
+        ["#", "HTTP", "orderId", "existsInDb", "eventSentToKafka", "kafkaPartition/Offset"],
+        [
+            [
+                str(number),
+                str(attempt.status_code),
+                f"<code>{escape(attempt.order_id)}</code>",
+                escape(str(attempt.exists_in_db)),
+                escape(str(attempt.event_sent_to_kafka)),
+                escape(f"{attempt.kafka_partition}/{attempt.kafka_offset}"),
+            ]
+            for number, attempt in enumerate(attempts, 1)
+        ],
+    )
+
+
+def _post_phantom(
+    session: requests.Session,
+    service_url: str,
+    customer_id: str,
+    product_id: str,
+    quantity: int,
+    timeout: float,
+) -> tuple[int, dict | None]:
+    """Send one phantom-event call of the seed's loop; return its status and JSON answer."""
+    body = {
+        "customerId": customer_id,
+        "items": [{"productId": product_id, "quantity": quantity, "unitPrice": 10.00}],
+    }
+    try:
+        response = session.post(f"{service_url}/chaos/phantom-event", json=body, timeout=timeout)
+    except requests.RequestException as ex:
+        return 0, {"error": f"{type(ex).__name__}: {ex}"}
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    return response.status_code, answer if isinstance(answer, dict) else None
 
 
 def _filled(query: str, value: str) -> str:
