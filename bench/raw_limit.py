@@ -17,6 +17,9 @@ topics), so that a measurement does not fill ``order.created``.
 ``--scenario phantom`` measures the floor of ``POST /chaos/phantom-event`` instead: INSERT,
 produce-and-wait, ROLLBACK, then a count of the order's rows on a second connection.
 
+``--scenario outbox`` measures the floor of ``POST /orders`` in outbox mode: the order and
+its outbox row (the service's SQL, its ``NOTIFY`` included) in one transaction, no Kafka.
+
 ``drain_floor`` is the outbox relay's floor: a backlog of outbox rows drained without the
 service, in batches of the relay's size: claim the batch (``FOR UPDATE SKIP LOCKED``),
 produce every row, wait for all the delivery reports together, delete them in one
@@ -58,7 +61,11 @@ from service.adapters.kafka import (
     ensure_topics,
     producer_settings,
 )
-from service.adapters.postgres import COUNT_ORDER_ROWS, PostgresOrderRepository
+from service.adapters.postgres import (
+    COUNT_ORDER_ROWS,
+    PostgresOrderRepository,
+    PostgresOutboxRepository,
+)
 from service.adapters.postgres_connections import connection_options
 from service.domain.events import OrderCreated
 from service.domain.model import Order, OrderItem
@@ -66,6 +73,7 @@ from service.json_forms import encode_order_created
 
 ORDER = "order"
 PHANTOM = "phantom"
+OUTBOX = "outbox"
 # A topic of its own, with the partitions of the service's topics (MARS_KAFKA_TOPIC_PARTITIONS):
 # the tens of thousands of events of a measurement stay out of order.created, whose reading
 # Tansu's in-memory storage slows down sharply once a partition holds >12,000 batches.
@@ -128,6 +136,7 @@ class _Worker:
     ) -> None:
         self._conn = psycopg2.connect(database_url, **connection_options())
         self._repository = PostgresOrderRepository(self._conn)
+        self._outbox = PostgresOutboxRepository(self._conn) if scenario == OUTBOX else None
         self._publisher = publisher
         self._phantom = scenario == PHANTOM
         # The phantom boundary counts the rows on a second connection (ChaosService).
@@ -139,6 +148,11 @@ class _Worker:
         """Do one order; return its total time and the time spent publishing, in ns."""
         start = time.perf_counter_ns()
         self._repository.add(order)
+        if self._outbox is not None:
+            # The outbox's transaction: the relay publishes later, outside the request.
+            self._outbox.add(event)
+            self._conn.commit()
+            return time.perf_counter_ns() - start, 0
         if not self._phantom:
             self._conn.commit()
         published = time.perf_counter_ns()
@@ -389,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="orders per sequential repeat")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--scenario", choices=[ORDER, PHANTOM], default=ORDER)
+    parser.add_argument("--scenario", choices=[ORDER, PHANTOM, OUTBOX], default=ORDER)
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help="created if missing")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
