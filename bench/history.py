@@ -32,7 +32,7 @@ from confluent_kafka import Producer
 from robot.api import ExecutionResult, ResultVisitor
 from robot.result import TestCase
 
-from bench.locations import HOST, REPO_ROOT, database_url_on
+from bench.locations import HOST, REPO_ROOT, stack_of_its_own
 from embedded_stack import EmbeddedStack, StackSettings
 from embedded_stack.net import free_port
 from evidence.topic_reader import TANSU_LIMIT_HINT
@@ -70,12 +70,7 @@ def measure(engine: str, events: int) -> bool:
     """Run the suite on an empty topic and after ``events`` earlier ones; print the verdict."""
     with tempfile.TemporaryDirectory(prefix=f"history-{engine}-") as scratch:
         folder = Path(scratch)
-        settings = StackSettings(
-            database_url=database_url_on(free_port(HOST)),
-            kafka_bootstrap_servers=f"{HOST}:{free_port(HOST)}",
-            state_dir=folder / "stack",
-            kafka_engine=engine,
-        )
+        settings = stack_of_its_own(folder / "stack", engine)
         stack = EmbeddedStack(settings)
         try:
             stack.up()

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from embedded_stack import StackSettings
+from embedded_stack.net import free_port
+from embedded_stack.settings import TANSU
 from service.config import DEFAULT_DATABASE_URL
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -30,3 +33,17 @@ def database_url_on(port: int) -> str:
 DATABASE_URL = database_url_on(POSTGRES_PORT)
 BOOTSTRAP_SERVERS = f"{HOST}:{KAFKA_PORT}"
 SERVICE_URL = f"http://{HOST}:{HTTP_PORT}"
+
+
+def stack_of_its_own(state_dir: Path, kafka_engine: str = TANSU) -> StackSettings:
+    """Return the settings of a stack on free loopback ports, its state in ``state_dir``.
+
+    A benchmark that must not share its PostgreSQL and broker (it fills a topic, restarts
+    the service, or drains the outbox) starts this one.
+    """
+    return StackSettings(
+        database_url=database_url_on(free_port(HOST)),
+        kafka_bootstrap_servers=f"{HOST}:{free_port(HOST)}",
+        state_dir=state_dir,
+        kafka_engine=kafka_engine,
+    )

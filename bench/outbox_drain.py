@@ -32,11 +32,10 @@ if __package__ in (None, ""):
 
 import psycopg2
 
-from bench.locations import HOST, database_url_on
+from bench.locations import stack_of_its_own
 from bench.raw_limit import DEFAULT_PARTITIONS, DEFAULT_TOPIC, drain_floor, fill_outbox
 from campaign.services import ServiceInstance, service_env
 from embedded_stack import EmbeddedStack, StackSettings
-from embedded_stack.net import free_port
 from embedded_stack.polling import wait_until
 from service.adapters.kafka import TopicSpec, ensure_topics
 from service.adapters.migrations import apply_migrations
@@ -54,12 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="outbox-drain-") as scratch:
-        settings = StackSettings(
-            database_url=database_url_on(free_port(HOST)),
-            kafka_bootstrap_servers=f"{HOST}:{free_port(HOST)}",
-            state_dir=Path(scratch) / "stack",
-            kafka_engine=options.engine,
-        )
+        settings = stack_of_its_own(Path(scratch) / "stack", options.engine)
         stack = EmbeddedStack(settings)
         try:
             stack.up()

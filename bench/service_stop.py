@@ -25,10 +25,9 @@ if __package__ in (None, ""):
 
 import requests
 
-from bench.locations import HOST, database_url_on
+from bench.locations import stack_of_its_own
 from campaign.services import ServiceInstance, service_env
 from embedded_stack import EmbeddedStack, StackSettings
-from embedded_stack.net import free_port
 
 STOP_TARGET = 0.5
 GROUP = "order-service"
@@ -41,11 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uptime", type=float, default=2.0, help="seconds before SIGTERM")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="service-stop-") as scratch:
-        settings = StackSettings(
-            database_url=database_url_on(free_port(HOST)),
-            kafka_bootstrap_servers=f"{HOST}:{free_port(HOST)}",
-            state_dir=Path(scratch) / "stack",
-        )
+        settings = stack_of_its_own(Path(scratch) / "stack")
         stack = EmbeddedStack(settings)
         try:
             stack.up()
