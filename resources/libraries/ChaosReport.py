@@ -232,8 +232,9 @@ class ChaosReport:
         """Record, per phantom order, whether one query for all of them found its row.
 
         ``found_ids`` are the rows ``batch_query`` (``... WHERE id = ANY(%s)``, bound to
-        every phantom orderId) returned, the orderId first. Each order's row shows ``query``, the step-6
-        query, filled in with its orderId: what the batch asked about that order.
+        every phantom orderId) returned, the orderId first. Each order's row shows
+        ``query``, the step-6 query, filled in with its orderId: what the batch asked about
+        that order.
 
         Example:
         | ${rows}= | Query | ${ANY_ORDER_QUERY} | parameters=${parameters} |
