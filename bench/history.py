@@ -71,16 +71,12 @@ def measure(engine: str, events: int) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"history-{engine}-") as scratch:
         folder = Path(scratch)
         settings = stack_of_its_own(folder / "stack", engine)
-        stack = EmbeddedStack(settings)
-        try:
-            stack.up()
+        with EmbeddedStack(settings):
             empty = run_suite(settings, folder / "empty")
             started = time.monotonic()
             fill_topic(settings.kafka_bootstrap_servers, events)
             filled_after = time.monotonic() - started
             full = run_suite(settings, folder / "history")
-        finally:
-            stack.down()
     return report(engine, events, empty, full, filled_after)
 
 

@@ -54,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="outbox-drain-") as scratch:
         settings = stack_of_its_own(Path(scratch) / "stack", options.engine)
-        stack = EmbeddedStack(settings)
-        try:
-            stack.up()
+        with EmbeddedStack(settings):
             prepare(settings)
             floors, relays = [], []
             for repeat in range(options.repeats):
@@ -77,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"({rows / seconds:,.0f}/s)",
                     flush=True,
                 )
-        finally:
-            stack.down()
     floor_rate, relay_rate = statistics.median(floors), statistics.median(relays)
     ratio = relay_rate / floor_rate
     print(f"median: floor {floor_rate:,.0f}/s, relay {relay_rate:,.0f}/s")

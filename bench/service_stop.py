@@ -41,15 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="service-stop-") as scratch:
         settings = stack_of_its_own(Path(scratch) / "stack")
-        stack = EmbeddedStack(settings)
-        try:
-            stack.up()
+        with EmbeddedStack(settings):
             met = [
                 report(mode, measure(mode, settings, options, Path(scratch)))
                 for mode in ("dual-write", "outbox")
             ]
-        finally:
-            stack.down()
     return 0 if all(met) else 1
 
 

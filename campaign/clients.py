@@ -85,21 +85,21 @@ def error_outcome(error: requests.RequestException) -> Outcome:
     have taken effect: info.
     """
     never_sent = isinstance(error, requests.ConnectTimeout) or (
-        isinstance(error, requests.ConnectionError)
-        and isinstance(_root_cause(error), NewConnectionError)
+        isinstance(error, requests.ConnectionError) and _caused_by(error, NewConnectionError)
     )
     return Outcome(FAIL if never_sent else INFO, error=f"{type(error).__name__}: {error}"[:300])
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    seen = error
-    while True:
-        inner = getattr(seen, "reason", None) or seen.__context__ or seen.__cause__
-        if inner is None or inner is seen:
-            return seen
-        if isinstance(inner, NewConnectionError):
-            return inner
-        seen = inner
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Tell whether ``kind`` is in the chain of ``error`` (urllib3 keeps it in ``reason``)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = getattr(current, "reason", None) or current.__cause__ or current.__context__
+    return False
 
 
 class CancelSender:

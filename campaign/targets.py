@@ -8,7 +8,6 @@ there. A shared server is never faulted; other clients may use it meanwhile.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -22,8 +21,6 @@ from embedded_stack.dedicated_postgres import DedicatedPostgres
 from embedded_stack.faulty_broker import FaultyBroker
 from service.config import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP_SERVERS
 from service.conninfo import mask_password
-
-logger = logging.getLogger(__name__)
 
 
 class TargetsError(ValueError):
@@ -108,8 +105,7 @@ def campaign_targets(
         shared_kafka = bootstrap_servers or DEFAULT_KAFKA_BOOTSTRAP_SERVERS
         if not (own_postgres and own_broker):
             settings = StackSettings(shared_db, shared_kafka, kafka_engine=kafka_engine)
-            report = stack.enter_context(_shared_stack(settings))
-            logger.info("%s", report)
+            stack.enter_context(EmbeddedStack(settings))
         yield Targets(
             database_url=postgres.url if postgres else shared_db,
             bootstrap_servers=broker.bootstrap_servers if broker else shared_kafka,
@@ -129,12 +125,3 @@ def _dedicated_postgres(log_dir: Path) -> Iterator[DedicatedPostgres]:
     finally:
         server.remove()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def _shared_stack(settings: StackSettings) -> Iterator[str]:
-    stack = EmbeddedStack(settings)
-    try:
-        yield stack.up().summary()
-    finally:
-        stack.down()

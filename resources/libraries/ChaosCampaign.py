@@ -132,9 +132,7 @@ class ChaosCampaign:
         problems = [f"no {kind} event" for kind in (LOST, PHANTOM_EVENT) if not counts.get(kind)]
         if not result["valid"]:
             problems.append("the history and the final read disagree")
-        self._verdict(result)
-        if problems:
-            raise AssertionError(f"{result['verdict']}: {', '.join(problems)}")
+        self._judge(result, problems)
 
     @keyword("Campaign Should Be A Valid Outbox")
     def campaign_should_be_a_valid_outbox(self, result: dict[str, Any]) -> None:
@@ -153,9 +151,7 @@ class ChaosCampaign:
             problems.append("invalid")
         if not result["acknowledged"]:
             problems.append("no order was acknowledged, so nothing was shown")
-        self._verdict(result)
-        if problems:
-            raise AssertionError(f"{result['verdict']}: {', '.join(problems)}")
+        self._judge(result, problems)
 
     @keyword("Every Fault Should Have Healed")
     def every_fault_should_have_healed(self, result: dict[str, Any]) -> int:
@@ -189,7 +185,8 @@ class ChaosCampaign:
             raise AssertionError(f"expected a {mode} campaign, got {result.get('mode')!r}")
 
     @staticmethod
-    def _verdict(result: dict[str, Any]) -> None:
+    def _judge(result: dict[str, Any], problems: list[str]) -> None:
+        """Log the figures, set the verdict as metadata, and fail naming the problems."""
         delays = result["delaysMs"]
         logger.info(
             f"{result['verdict']}. {result['operations']} operations, "
@@ -200,3 +197,5 @@ class ChaosCampaign:
         builtin.set_suite_metadata("Verdict", result["verdict"])
         name = f"Verdict (campaign, {result['mode']})"
         builtin.set_suite_metadata(name, result["verdict"], top=True)
+        if problems:
+            raise AssertionError(f"{result['verdict']}: {', '.join(problems)}")

@@ -17,6 +17,7 @@ from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import Config, load_config
 from tests.integration.helpers import autocommit_connection
+from tests.integration.outbox_support import private_database
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -84,6 +85,13 @@ def db(config: Config) -> Iterator[psycopg2.extensions.connection]:
     """A connection of the test's own, in autocommit mode."""
     with autocommit_connection(config.database_url) as conn:
         yield conn
+
+
+@pytest.fixture(scope="module")
+def module_database(stack: StackSettings) -> Iterator[str]:
+    """An empty database of the test module's own on the stack's server, dropped after it."""
+    with private_database(stack.database_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -19,23 +19,17 @@ from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import load_config
 from tests.integration.helpers import order_body, wait_for
-from tests.integration.outbox_support import private_database, scalar
+from tests.integration.outbox_support import scalar
 
 # A new group's first assignment can take about half the session timeout (6 s) on Tansu.
 CANCEL_TIMEOUT = 20
 
 
 @pytest.fixture(scope="module")
-def own_database(stack) -> Iterator[str]:
-    with private_database(stack.database_url) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def own_service(stack, own_database) -> Iterator[tuple[Runtime, testing.TestClient]]:
+def own_service(stack, module_database) -> Iterator[tuple[Runtime, testing.TestClient]]:
     config = load_config(
         {
-            "MARS_DATABASE_URL": own_database,
+            "MARS_DATABASE_URL": module_database,
             "MARS_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
             "MARS_KAFKA_CONSUMER_GROUP": f"order-service-test-{uuid.uuid4()}",
         }
@@ -63,7 +57,7 @@ def status_of(database_url: str, order_id: str) -> str:
 
 
 def test_a_second_delivery_of_the_same_cancellation_event_changes_nothing(
-    own_service, own_database, stack
+    own_service, module_database, stack
 ):
     runtime, client = own_service
     first_order = client.simulate_post("/orders", json=order_body()).json["orderId"]
@@ -83,14 +77,16 @@ def test_a_second_delivery_of_the_same_cancellation_event_changes_nothing(
     assert producer.flush(10) == 0, "the test messages were not delivered"
 
     wait_for(
-        lambda: status_of(own_database, third_order) == "CANCELLED",
+        lambda: status_of(module_database, third_order) == "CANCELLED",
         CANCEL_TIMEOUT,
         "the last cancellation",
     )
-    assert status_of(own_database, first_order) == "CANCELLED"
-    assert status_of(own_database, second_order) == "CREATED"
+    assert status_of(module_database, first_order) == "CANCELLED"
+    assert status_of(module_database, second_order) == "CREATED"
     assert runtime.consumer.duplicates - duplicates_before == 2
     assert (
-        scalar(own_database, "SELECT count(*) FROM processed_events WHERE event_id = %s", event_id)
+        scalar(
+            module_database, "SELECT count(*) FROM processed_events WHERE event_id = %s", event_id
+        )
         == 1
     )

@@ -21,7 +21,6 @@ from tests.integration.outbox_support import (
     ORDER_CREATED_FIELDS,
     events_by_order,
     metric,
-    private_database,
     scalar,
 )
 
@@ -32,16 +31,10 @@ DELIVERY_TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
-def outbox_database(stack) -> Iterator[str]:
-    with private_database(stack.database_url) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def outbox_config(stack, outbox_database) -> Config:
+def outbox_config(stack, module_database) -> Config:
     return load_config(
         {
-            "MARS_DATABASE_URL": outbox_database,
+            "MARS_DATABASE_URL": module_database,
             "MARS_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
             "MARS_PROFILES_ACTIVE": "outbox,chaos",
             "MARS_OUTBOX_POLL_INTERVAL_MS": str(POLL_INTERVAL_MS),
@@ -65,7 +58,7 @@ def outbox_client(outbox_config, outbox_runtime) -> testing.TestClient:
 
 
 def test_created_order_event_arrives_through_the_relay_with_its_key_and_dual_write_payload(
-    outbox_client, outbox_database, client, created_events: TopicReader
+    outbox_client, module_database, client, created_events: TopicReader
 ):
     before = created_events.end_positions()
 
@@ -98,7 +91,7 @@ def test_created_order_event_arrives_through_the_relay_with_its_key_and_dual_wri
     assert event["occurredAt"] == order["createdAt"]
     # Sent and confirmed: the row is gone (deleted after its delivery report).
     wait_for(
-        lambda: scalar(outbox_database, "SELECT count(*) FROM outbox") == 0,
+        lambda: scalar(module_database, "SELECT count(*) FROM outbox") == 0,
         DELIVERY_TIMEOUT,
         "the outbox row's removal",
     )
@@ -141,7 +134,7 @@ def test_published_rows_and_their_delay_show_in_health_and_metrics(outbox_client
 
 
 def test_phantom_attempt_in_outbox_mode_publishes_nothing_and_leaves_no_outbox_row(
-    outbox_client, outbox_runtime, outbox_database, created_events
+    outbox_client, outbox_runtime, module_database, created_events
 ):
     before = created_events.end_positions()
 
@@ -163,7 +156,7 @@ def test_phantom_attempt_in_outbox_mode_publishes_nothing_and_leaves_no_outbox_r
     assert (
         "written to the outbox inside the transaction that rolled back" in (report["explanation"])
     )
-    assert scalar(outbox_database, OUTBOX_ROWS_OF_ORDER, phantom_id) == 0
+    assert scalar(module_database, OUTBOX_ROWS_OF_ORDER, phantom_id) == 0
     # At least two relay passes after the rollback, and a later order's event delivered:
     # had the phantom's row survived, the relay would have published it by now.
     wait_for(

@@ -21,22 +21,16 @@ from service.app import create_app
 from service.bootstrap import start_runtime
 from service.config import load_config
 from tests.integration.helpers import order_body, wait_for
-from tests.integration.outbox_support import events_by_order, private_database
+from tests.integration.outbox_support import events_by_order
 
 # Far longer than any wait below: only a notification can make the relay publish in time.
 POLL_INTERVAL_MS = 60_000
 HEARD_WITHIN = 1.0
 
 
-@pytest.fixture(scope="module")
-def outbox_database(stack) -> Iterator[str]:
-    with private_database(stack.database_url) as url:
-        yield url
-
-
 @pytest.fixture
-def listener(outbox_database) -> Iterator[OutboxNotifications]:
-    notifications = OutboxNotifications(outbox_database, reconnect_after=0.1)
+def listener(module_database) -> Iterator[OutboxNotifications]:
+    notifications = OutboxNotifications(module_database, reconnect_after=0.1)
     try:
         assert notifications.wait(0.01) is False, "nothing was committed yet"
         yield notifications
@@ -54,11 +48,11 @@ def _notify(database_url: str, *, commit: bool) -> None:
         connection.close()
 
 
-def test_a_commit_wakes_the_listener_and_a_rollback_does_not(listener, outbox_database):
-    _notify(outbox_database, commit=False)
+def test_a_commit_wakes_the_listener_and_a_rollback_does_not(listener, module_database):
+    _notify(module_database, commit=False)
     assert listener.wait(0.5) is False
 
-    _notify(outbox_database, commit=True)
+    _notify(module_database, commit=True)
     started = time.monotonic()
     assert listener.wait(5) is True
     assert time.monotonic() - started < HEARD_WITHIN
@@ -93,10 +87,10 @@ def _heard_after_commit(notifications: OutboxNotifications, url: str) -> bool:
     return notifications.wait(1.0)
 
 
-def test_the_relay_publishes_on_commit_not_on_its_timer(stack, outbox_database, created_events):
+def test_the_relay_publishes_on_commit_not_on_its_timer(stack, module_database, created_events):
     config = load_config(
         {
-            "MARS_DATABASE_URL": outbox_database,
+            "MARS_DATABASE_URL": module_database,
             "MARS_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
             "MARS_PROFILES_ACTIVE": "outbox",
             "MARS_OUTBOX_POLL_INTERVAL_MS": str(POLL_INTERVAL_MS),
