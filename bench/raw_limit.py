@@ -56,6 +56,7 @@ from confluent_kafka import Producer
 from bench.locations import BOOTSTRAP_SERVERS, DATABASE_URL
 from evidence.quantiles import nearest_rank
 from service.adapters.kafka import (
+    BATCH_LINGER_MS,
     KafkaOrderEventPublisher,
     TopicSpec,
     ensure_topics,
@@ -328,8 +329,10 @@ INSERT INTO outbox (event_id, topic, message_key, payload, created_at)
 SELECT gen_random_uuid(), %s, gen_random_uuid()::text, %s::json, now()
 FROM generate_series(1, %s)
 """
+# After the last id claimed, as the relay does while it drains a backlog.
 _CLAIM_BATCH = """
-SELECT id, message_key, payload::text FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+SELECT id, message_key, payload::text FROM outbox WHERE id > %s ORDER BY id LIMIT %s
+FOR UPDATE SKIP LOCKED
 """
 _DELETE_BATCH = "DELETE FROM outbox WHERE id = ANY(%s)"
 
@@ -346,14 +349,18 @@ def fill_outbox(database_url: str, rows: int, topic: str) -> None:
 def drain_floor(
     database_url: str, bootstrap_servers: str, *, topic: str, batch_size: int = 100
 ) -> DrainSample:
-    """Drain every pending outbox row as the relay would, without the service; time it."""
-    producer = Producer(producer_settings(bootstrap_servers, 5000, 0))
-    drained = 0
+    """Drain every pending outbox row as the relay would, without the service; time it.
+
+    The producer is set up as the relay's is (its batch linger), so the floor sends each
+    batch as one request per partition too.
+    """
+    producer = Producer(producer_settings(bootstrap_servers, 5000, BATCH_LINGER_MS))
+    drained, last_id = 0, 0
     started = time.monotonic()
     with closing(psycopg2.connect(database_url, **connection_options())) as conn:
         while True:
             with conn.cursor() as cursor:
-                cursor.execute(_CLAIM_BATCH, (batch_size,))
+                cursor.execute(_CLAIM_BATCH, (last_id, batch_size))
                 batch = cursor.fetchall()
                 if not batch:
                     conn.commit()
@@ -369,6 +376,7 @@ def drain_floor(
                 cursor.execute(_DELETE_BATCH, ([row[0] for row in batch],))
             conn.commit()
             drained += len(batch)
+            last_id = batch[-1][0]
     return DrainSample(drained, time.monotonic() - started, batch_size)
 
 

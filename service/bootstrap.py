@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from service.adapters.cancellation_consumer import OrderCancelledConsumer
 from service.adapters.consumer_health import ConsumerHealthProbe
 from service.adapters.kafka import (
+    KafkaBatchPublisher,
     KafkaHealthCheck,
     KafkaOrderEventPublisher,
     TopicKeeper,
@@ -60,6 +61,7 @@ class Runtime:
     publisher: KafkaOrderEventPublisher
     consumer: OrderCancelledConsumer | None
     relay: OutboxRelay | None = None
+    relay_publisher: KafkaBatchPublisher | None = None
     relay_stop_timeout: float = 10.0
     topic_keeper: TopicKeeper | None = None
     closed: bool = field(default=False)
@@ -75,6 +77,8 @@ class Runtime:
             # The pass in hand ends within the publish timeout; rows it could not mark
             # sent stay pending for the next start (or another instance).
             self.relay.stop(self.relay_stop_timeout)
+        if self.relay_publisher is not None:
+            self.relay_publisher.close()
         if self.consumer is not None:
             self.consumer.stop()
         left = self.publisher.close()
@@ -161,9 +165,12 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
         "kafka": KafkaHealthCheck(config.kafka_bootstrap_servers, service_topics(config)),
     }
     registry = new_registry()
-    relay = None
+    relay = relay_publisher = None
     if config.outbox_enabled:
-        relay = build_relay(config, uow_factory, publisher, registry, topics_ready)
+        relay_publisher = KafkaBatchPublisher(
+            config.kafka_bootstrap_servers, timeout_ms=config.kafka_publish_timeout_ms
+        )
+        relay = build_relay(config, uow_factory, relay_publisher, registry, topics_ready)
         probes["outbox"] = OutboxHealthProbe(relay, backlog_reader(config), utc_now)
     consumer = None
     if consume_cancellations:
@@ -180,7 +187,14 @@ def start_runtime(config: Config, *, consume_cancellations: bool = True) -> Runt
     # A pass waits at most the publish timeout for its delivery reports.
     stop_timeout = config.kafka_publish_timeout_ms / 1000 + 5
     return Runtime(
-        adapters, pool, publisher, consumer, relay, stop_timeout, topic_keeper=topic_keeper
+        adapters,
+        pool,
+        publisher,
+        consumer,
+        relay,
+        relay_publisher,
+        stop_timeout,
+        topic_keeper=topic_keeper,
     )
 
 
@@ -226,7 +240,7 @@ def backlog_reader(config: Config) -> Callable[[float], OutboxBacklog]:
 def build_relay(
     config: Config,
     uow_factory: Callable[[], PostgresUnitOfWork],
-    publisher: KafkaOrderEventPublisher,
+    publisher: KafkaBatchPublisher,
     registry: CollectorRegistry,
     topics_ready: bool,
 ) -> OutboxRelay:

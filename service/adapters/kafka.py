@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,37 +61,23 @@ def producer_settings(bootstrap_servers: str, timeout_ms: int, linger_ms: int) -
     }
 
 
-class _Countdown:
-    """Set once every message of a batch has its report: the waiter wakes once, not per message.
-
-    Each wake-up of a waiting thread is a hand-off of the GIL from the delivery-report thread;
-    a batch of 100 woken message by message spent half its pass waiting for them.
-    """
-
-    def __init__(self, count: int) -> None:
-        self._left = count
-        self._lock = threading.Lock()
-        self.done = threading.Event()
-        if count == 0:
-            self.done.set()
-
-    def count_down(self) -> None:
-        with self._lock:
-            self._left -= 1
-            if self._left == 0:
-                self.done.set()
+# A relay batch reaches the broker as one request per partition: the linger holds its
+# messages back while the pass produces them, and the flush that ends the pass sends them
+# at once (librdkafka's flush does not wait for the linger), so no pass waits for it.
+BATCH_LINGER_MS = 50
+# How often, between batches, librdkafka's own log lines and errors are served.
+HOUSEKEEPING_SECONDS = 0.1
 
 
 class _PendingDelivery:
-    """The delivery report of one message, awaited by the thread that produced it.
+    """The delivery report of one message, for the thread that produced it.
 
-    A message of a batch has no event of its own: the batch's countdown is what its
-    producer waits on, and one event per message cost as much as the produce call.
+    ``notify`` gives it an event to wait on, for a report served by another thread; a
+    report served by the producing thread's own flush needs none.
     """
 
-    def __init__(self, batch: _Countdown | None = None) -> None:
-        self._done = threading.Event() if batch is None else None
-        self._batch = batch
+    def __init__(self, *, notify: bool = True) -> None:
+        self._done = threading.Event() if notify else None
         self.finished = False
         self.error: KafkaError | None = None
         self.message: Message | None = None
@@ -108,79 +93,38 @@ class _PendingDelivery:
         self._finish()
 
     def wait(self, timeout: float) -> bool:
-        if self._done is not None:
-            return self._done.wait(timeout)
-        if not self.finished:
-            self._batch.done.wait(timeout)
-        return self.finished
+        return self._done.wait(timeout) if self._done is not None else self.finished
 
     def _finish(self) -> None:
         self.finished = True
         if self._done is not None:
             self._done.set()
-        if self._batch is not None:
-            self._batch.count_down()
 
 
-class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
-    """Publishes ``order.created`` and waits for this message's own delivery report.
+class _KafkaProducerOwner:
+    """One producer, its background thread, and its replacement after an unrecoverable error."""
 
-    One shared producer serves every request thread (and, in outbox mode, the relay); a
-    background thread polls it so delivery callbacks run without anyone flushing the
-    whole producer.
-    """
-
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        *,
-        timeout_ms: int = 5000,
-        linger_ms: int = 0,
-        topic: str = ORDER_CREATED_TOPIC,
-    ) -> None:
-        self._settings = producer_settings(bootstrap_servers, timeout_ms, linger_ms)
+    def __init__(self, settings: dict, timeout_ms: int, thread_name: str) -> None:
+        self._settings = settings
         self._settings["error_cb"] = self._on_client_error
         self._timeout_s = timeout_ms / 1000
-        self._topic = topic
         self._lock = threading.Lock()
         self._producer = Producer(self._settings)
         self._broken: Producer | None = None
         self._stopping = threading.Event()
-        self._poller = threading.Thread(
-            target=self._poll_loop, name="kafka-delivery-reports", daemon=True
-        )
-        self._poller.start()
+        self._thread = threading.Thread(target=self._background, name=thread_name, daemon=True)
+        self._thread.start()
 
-    def publish(self, event: OrderCreated) -> Delivery:
-        """Publish and wait (bounded) for the broker's delivery report."""
-        producer = self._producer
-        pending = self._produce(
-            producer, self._topic, str(event.order_id).encode(), encode_order_created(event)
-        )
-        return self._await(producer, pending, time.monotonic() + self._timeout_s)
+    def close(self, timeout: float = 5.0) -> int:
+        """Deliver what is queued (bounded), then release the producer; return the messages left."""
+        self._stopping.set()
+        self._thread.join(timeout=2)
+        left = self._producer.flush(timeout)
+        _discard(self._producer)
+        return left
 
-    def publish_messages(self, messages: Sequence[OutboxMessage]) -> list[PublishOutcome]:
-        """Send every message at once, then wait for each one's report (one shared bound).
-
-        Sending the whole batch before waiting costs one round trip instead of one per
-        message; each outcome still rests on that message's own delivery report.
-        """
-        producer = self._producer
-        batch = _Countdown(len(messages))
-        pendings = [
-            self._produce(producer, m.topic, m.key.encode(), m.payload, raising=False, batch=batch)
-            for m in messages
-        ]
-        deadline = time.monotonic() + self._timeout_s
-        # One wait for the whole batch; the per-message waits below then return at once.
-        batch.done.wait(self._timeout_s)
-        outcomes = []
-        for pending in pendings:
-            try:
-                outcomes.append(PublishOutcome(self._await(producer, pending, deadline)))
-            except PublishFailed as ex:
-                outcomes.append(PublishOutcome(None, str(ex)))
-        return outcomes
+    def _background(self) -> None:
+        raise NotImplementedError
 
     @staticmethod
     def _produce(
@@ -190,9 +134,9 @@ class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
         value: bytes,
         *,
         raising: bool = True,
-        batch: _Countdown | None = None,
+        notify: bool = True,
     ) -> _PendingDelivery:
-        pending = _PendingDelivery(batch)
+        pending = _PendingDelivery(notify=notify)
         try:
             producer.produce(topic, key=key, value=value, on_delivery=pending.report)
         except (BufferError, KafkaException) as ex:
@@ -201,8 +145,9 @@ class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
             pending.refuse(f"the producer refused the event: {ex}")
         return pending
 
-    def _await(self, producer: Producer, pending: _PendingDelivery, deadline: float) -> Delivery:
-        if not pending.wait(max(0.0, deadline - time.monotonic())):
+    def _outcome(self, producer: Producer, pending: _PendingDelivery) -> Delivery:
+        """Return where the message was written, or raise PublishFailed with why not."""
+        if not pending.finished:
             raise PublishFailed(
                 f"no delivery report within {self._timeout_s:g} s; the broker may still "
                 "write the event (indeterminate until the topic is read)"
@@ -216,24 +161,15 @@ class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
         message = pending.message
         return Delivery(message.topic(), message.partition(), message.offset())
 
-    def close(self, timeout: float = 5.0) -> int:
-        """Deliver what is queued (bounded), then release the producer; return the messages left."""
-        self._stopping.set()
-        self._poller.join(timeout=2)
-        left = self._producer.flush(timeout)
-        _discard(self._producer)
-        return left
-
-    def _poll_loop(self) -> None:
-        while not self._stopping.is_set():
-            broken, self._broken = self._broken, None
-            if broken is not None:
-                self._replace(broken, None)
-            self._producer.poll(0.1)
+    def _replace_if_broken(self) -> None:
+        broken, self._broken = self._broken, None
+        if broken is not None:
+            self._replace(broken, None)
 
     def _on_client_error(self, error: KafkaError) -> None:
-        # Runs in the poll thread. Transport errors are normal while the broker is away
-        # and librdkafka retries them itself; only unrecoverable ones need a new producer.
+        # Runs where the producer is polled. Transport errors are normal while the broker
+        # is away and librdkafka retries them itself; only unrecoverable ones need a new
+        # producer.
         if error.fatal() or error.code() in _UNRECOVERABLE:
             logger.error("Kafka producer failed for good: %s", error)
             self._broken = self._producer
@@ -247,6 +183,91 @@ class KafkaOrderEventPublisher(OrderEventPublisher, MessagePublisher):
             self._producer = Producer(self._settings)
         logger.warning("replaced the Kafka producer after %s", error or "a fatal error")
         _discard(broken)
+
+
+class KafkaOrderEventPublisher(_KafkaProducerOwner, OrderEventPublisher):
+    """Publishes ``order.created`` and waits for this message's own delivery report.
+
+    One shared producer serves every request thread; a background thread polls it so
+    delivery callbacks run without anyone flushing the whole producer.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        timeout_ms: int = 5000,
+        linger_ms: int = 0,
+        topic: str = ORDER_CREATED_TOPIC,
+    ) -> None:
+        self._topic = topic
+        super().__init__(
+            producer_settings(bootstrap_servers, timeout_ms, linger_ms),
+            timeout_ms,
+            "kafka-delivery-reports",
+        )
+
+    def publish(self, event: OrderCreated) -> Delivery:
+        """Publish and wait (bounded) for the broker's delivery report."""
+        producer = self._producer
+        pending = self._produce(
+            producer, self._topic, str(event.order_id).encode(), encode_order_created(event)
+        )
+        pending.wait(self._timeout_s)
+        return self._outcome(producer, pending)
+
+    def _background(self) -> None:
+        while not self._stopping.is_set():
+            self._replace_if_broken()
+            self._producer.poll(0.1)
+
+
+class KafkaBatchPublisher(_KafkaProducerOwner, MessagePublisher):
+    """Publishes the relay's batches: every message at once, then all their reports.
+
+    The pass's own flush serves the batch's delivery reports in the relay's thread: no
+    hand-off to a polling thread per message or per batch. Between batches a background
+    thread serves librdkafka's log lines and errors, never while a batch is out (one lock):
+    it never takes a report the flush waits for.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, timeout_ms: int = 5000) -> None:
+        self._batch_lock = threading.Lock()
+        super().__init__(
+            producer_settings(bootstrap_servers, timeout_ms, BATCH_LINGER_MS),
+            timeout_ms,
+            "kafka-relay-housekeeping",
+        )
+
+    def publish_messages(self, messages: Sequence[OutboxMessage]) -> list[PublishOutcome]:
+        """Send every message, then wait (one shared bound) until each has its report.
+
+        Sending the whole batch before waiting costs one round trip instead of one per
+        message; each outcome still rests on that message's own delivery report.
+        """
+        with self._batch_lock:
+            self._replace_if_broken()
+            producer = self._producer
+            pendings = [
+                self._produce(
+                    producer, m.topic, m.key.encode(), m.payload, raising=False, notify=False
+                )
+                for m in messages
+            ]
+            producer.flush(self._timeout_s)
+        outcomes = []
+        for pending in pendings:
+            try:
+                outcomes.append(PublishOutcome(self._outcome(producer, pending)))
+            except PublishFailed as ex:
+                outcomes.append(PublishOutcome(None, str(ex)))
+        return outcomes
+
+    def _background(self) -> None:
+        while not self._stopping.wait(HOUSEKEEPING_SECONDS):
+            with self._batch_lock:
+                self._replace_if_broken()
+                self._producer.poll(0)
 
 
 def _discard(producer: Producer) -> None:

@@ -171,7 +171,7 @@ class OutboxRelay:
             logger.info("outbox relay recovered after %d failed pass(es)", self._backoff.failures)
             self._backoff.reset()
         # A full batch means more rows are waiting: go on at once to drain a backlog.
-        return 0.0 if result.claimed >= self._batch_size else self._interval
+        return 0.0 if result.rows_may_wait(self._batch_size) else self._interval
 
     def _failure(self, error: str, failed: Sequence[object]) -> float:
         """Record a failed pass and return the pass-level back-off (used after a raise)."""

@@ -174,7 +174,9 @@ NOTIFY {OUTBOX_CHANNEL}
 
 # Only the oldest pending row of each order (message_key) is eligible: a later row waits
 # until the earlier one is confirmed and gone, also when another relay holds the earlier
-# one locked (the NOT EXISTS sees locked rows; SKIP LOCKED only skips them).
+# one locked (the NOT EXISTS sees locked rows; SKIP LOCKED only skips them). A drain goes
+# on after the last id it claimed: deleted rows stay in the primary key's index until a
+# vacuum, and a scan from the first id walks through every one of them.
 _CLAIM_OUTBOX = """
 SELECT o.id, o.event_id, o.topic, o.message_key, o.payload::text, o.created_at, o.attempts
 FROM outbox o
@@ -183,6 +185,7 @@ WHERE NOT EXISTS (
     WHERE earlier.message_key = o.message_key AND earlier.id < o.id
 )
 AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+AND o.id > %s
 ORDER BY o.id
 LIMIT %s
 FOR UPDATE OF o SKIP LOCKED
@@ -229,10 +232,10 @@ class PostgresOutboxRepository(OutboxRepository):
             cursor.execute(_COUNT_OUTBOX_ROWS, (str(order_id),))
             return cursor.fetchone()[0]
 
-    def claim_batch(self, limit: int) -> list[OutboxMessage]:
+    def claim_batch(self, limit: int, after_id: int = 0) -> list[OutboxMessage]:
         """Lock the oldest eligible rows (see ``_CLAIM_OUTBOX``) until this transaction ends."""
         with self._conn.cursor() as cursor:
-            cursor.execute(_CLAIM_OUTBOX, (limit,))
+            cursor.execute(_CLAIM_OUTBOX, (after_id, limit))
             rows = cursor.fetchall()
         return [
             OutboxMessage(

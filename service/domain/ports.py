@@ -85,13 +85,14 @@ class OutboxRepository(abc.ABC):
         """Return how many pending rows carry this order's events: evidence, not a guess."""
 
     @abc.abstractmethod
-    def claim_batch(self, limit: int) -> list[OutboxMessage]:
+    def claim_batch(self, limit: int, after_id: int = 0) -> list[OutboxMessage]:
         """Lock and return up to ``limit`` pending rows, oldest first, for this transaction only.
 
         Rows locked by another transaction are skipped, and so is every row of an order
         whose earlier row is still pending: only the oldest pending row of each order is
         eligible, so two relays never publish the same row at once, nor an order's events
-        out of order.
+        out of order. Only rows after ``after_id`` are candidates (where a backlog's drain
+        goes on); an earlier row of the same order still holds a later one back.
         """
 
     @abc.abstractmethod

@@ -258,6 +258,12 @@ class RelayPass:
     failed: tuple[OutboxMessage, ...] = ()
     error: str | None = None
     confirmed_at: datetime | None = None
+    # The pass looked only at rows after this id (0: at all of them).
+    after_id: int = 0
+
+    def rows_may_wait(self, batch_size: int) -> bool:
+        """Tell whether a pass should follow at once: a full batch, or rows not looked at."""
+        return self.claimed >= batch_size or self.after_id > 0
 
     def delays(self) -> list[float]:
         """Return, per published row, the seconds from its creation to its delivery report."""
@@ -283,6 +289,7 @@ class RelayOutbox:
         clock: Clock,
         batch_size: int = 100,
         retry_delay: RetryDelay | None = None,
+        rescan_every: timedelta = timedelta(seconds=1),
     ) -> None:
         self._publisher = publisher
         self._clock = clock
@@ -290,13 +297,22 @@ class RelayOutbox:
         # Each failed row waits on its own, by its own attempts: one row the broker keeps
         # refusing (too large, say) never holds back the rows of other orders.
         self._retry_delay = retry_delay or RetryDelay(0.2, 5.0)
+        # While full batches follow each other, each pass goes on after the last row the
+        # one before claimed. A short pass, or ``rescan_every``, starts again from the first
+        # row: a row committed after later ones, or one whose retry came due, waits no
+        # longer than that behind a backlog.
+        self._rescan_every = rescan_every
+        self._after_id = 0
+        self._rescan_at = clock() + rescan_every
 
     def __call__(self, uow: UnitOfWork) -> RelayPass:
         """Claim, publish, and mark sent what the broker confirmed, in one transaction."""
         with uow:
-            batch = uow.outbox.claim_batch(self._batch_size)
+            after_id = self._resume_after()
+            batch = uow.outbox.claim_batch(self._batch_size, after_id)
             if not batch:
-                return RelayPass(claimed=0)
+                self._after_id = 0
+                return RelayPass(claimed=0, after_id=after_id)
             # One row per order at most (see claim_batch), so the batch can be sent at once:
             # the order of its messages does not matter, only each one's own report does.
             outcomes = self._publisher.publish_messages(batch)
@@ -320,7 +336,15 @@ class RelayOutbox:
                     ]
                 )
             uow.commit()
-        return RelayPass(len(batch), published, failed, error, confirmed_at)
+        # Only a committed pass moves on: the rows of a failed one are still to be sent.
+        self._after_id = batch[-1].id if len(batch) >= self._batch_size else 0
+        return RelayPass(len(batch), published, failed, error, confirmed_at, after_id)
+
+    def _resume_after(self) -> int:
+        if self._after_id and self._clock() < self._rescan_at:
+            return self._after_id
+        self._rescan_at = self._clock() + self._rescan_every
+        return 0
 
 
 class ProcessedEventsPruner:

@@ -161,3 +161,22 @@ def test_later_row_of_an_order_waits_while_another_relay_holds_the_earlier_one(p
     # While the first row was held, the other relay took the unrelated order only.
     assert [m.key for m in while_held.published] == [unrelated_id]
     assert [(m.key, m.event_id) for m in after.published] == [(order_id, second_event.event_id)]
+
+
+def test_a_claim_after_an_id_skips_the_rows_before_it_but_not_their_hold(pool, database):
+    first_event = CreateOrderViaOutbox(utc_now)(a_command(), PostgresUnitOfWork(pool)).event
+    [unrelated_id] = place_orders(pool, 1)
+    # A later event of the first order, behind the claim's starting point.
+    with PostgresUnitOfWork(pool) as uow:
+        uow.outbox.add(replace(first_event, event_id=uuid4()))
+        uow.commit()
+    first_row = scalar(database, "SELECT min(id) FROM outbox")
+
+    with PostgresUnitOfWork(pool) as uow:
+        claimed = [m.key for m in uow.outbox.claim_batch(10, after_id=first_row)]
+    with PostgresUnitOfWork(pool) as uow:
+        from_the_start = [m.key for m in uow.outbox.claim_batch(10)]
+
+    # The earlier row of the first order still holds back its later one.
+    assert claimed == [unrelated_id]
+    assert from_the_start == [str(first_event.order_id), unrelated_id]

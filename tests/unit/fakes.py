@@ -92,7 +92,7 @@ class FakeOutboxRepository(OutboxRepository):
     def count_for_order(self, order_id: UUID) -> int:
         return sum(1 for row in self.rows.values() if row.key == str(order_id))
 
-    def claim_batch(self, limit: int) -> list[OutboxMessage]:
+    def claim_batch(self, limit: int, after_id: int = 0) -> list[OutboxMessage]:
         oldest_per_key: dict[str, OutboxMessage] = {}
         for row in sorted(self.rows.values(), key=lambda r: r.id):
             oldest_per_key.setdefault(row.key, row)
@@ -100,7 +100,9 @@ class FakeOutboxRepository(OutboxRepository):
         eligible = [
             r
             for r in oldest_per_key.values()
-            if r.id not in self._database.locked and self.retry_at.get(r.id, now) <= now
+            if r.id > after_id
+            and r.id not in self._database.locked
+            and self.retry_at.get(r.id, now) <= now
         ]
         return sorted(eligible, key=lambda r: r.id)[:limit]
 

@@ -209,6 +209,65 @@ def test_publisher_gets_each_row_as_stored(database, messages):
     assert message.attempts == 0
 
 
+def keys(batch):
+    return [m.key for m in batch]
+
+
+def test_a_backlog_drain_goes_on_after_the_last_row_claimed(database, messages):
+    orders = [str(create(database).order_id) for _ in range(5)]
+    passes = RelayOutbox(messages, lambda: LATER, 2)
+
+    results = [passes(FakeUnitOfWork(database)) for _ in range(4)]
+
+    assert [r.after_id for r in results] == [0, 2, 4, 0]
+    assert [keys(batch) for batch in messages.batches] == [orders[:2], orders[2:4], orders[4:]]
+    # The short third pass looked only after row 4: one more pass follows at once.
+    assert [r.rows_may_wait(2) for r in results] == [True, True, True, False]
+
+
+def test_a_row_committed_after_later_ones_is_taken_by_the_next_scan_from_the_start(
+    database, messages
+):
+    orders = [str(create(database).order_id) for _ in range(4)]
+    late = database.outbox.pop(2)  # row 2's transaction has not committed yet
+    passes = RelayOutbox(messages, lambda: LATER, 2)
+    passes(FakeUnitOfWork(database))
+    database.outbox[2] = late  # now it has
+
+    after_the_cursor = passes(FakeUnitOfWork(database))
+    from_the_start = passes(FakeUnitOfWork(database))
+
+    assert keys(after_the_cursor.published) == [orders[3]]
+    assert keys(from_the_start.published) == [orders[1]]
+    assert database.outbox == {}
+
+
+def test_the_drain_starts_from_the_first_row_again_every_rescan_interval(database, messages):
+    for _ in range(6):
+        create(database)
+    now = [LATER]
+    passes = RelayOutbox(messages, lambda: now[0], 2, rescan_every=timedelta(seconds=1))
+
+    first = passes(FakeUnitOfWork(database))
+    now[0] += timedelta(seconds=1)
+    second = passes(FakeUnitOfWork(database))
+
+    assert (first.after_id, second.after_id) == (0, 0)
+
+
+def test_a_pass_that_failed_does_not_move_the_drain_on(database, messages):
+    for _ in range(4):
+        create(database)
+    passes = RelayOutbox(messages, lambda: LATER, 2)
+
+    with pytest.raises(ConnectionError):
+        passes(FailingUnitOfWork(database, ConnectionError("database away"), stage="commit"))
+    result = passes(FakeUnitOfWork(database))
+
+    assert result.after_id == 0
+    assert [m.id for m in result.published] == [1, 2]
+
+
 def a_cancellation(order_id, event_id=None) -> OrderCancelled:
     return OrderCancelled(event_id or uuid4(), order_id, "customer asked", LATER)
 
