@@ -54,6 +54,7 @@ import psycopg2
 from confluent_kafka import Producer
 
 from bench.locations import BOOTSTRAP_SERVERS, DATABASE_URL
+from embedded_stack.databases import private_database
 from evidence.quantiles import nearest_rank
 from service.adapters.kafka import (
     BATCH_LINGER_MS,
@@ -62,6 +63,7 @@ from service.adapters.kafka import (
     ensure_topics,
     producer_settings,
 )
+from service.adapters.migrations import apply_migrations
 from service.adapters.postgres import (
     COUNT_ORDER_ROWS,
     PostgresOrderRepository,
@@ -251,7 +253,8 @@ def measure(
     """Measure the raw limit: sequential, then ``threads`` threads; median of ``repeats``.
 
     Args:
-        database_url: The PostgreSQL the service uses (its tables must exist).
+        database_url: The PostgreSQL the service uses (its tables must exist); the outbox
+            scenario runs in a database of its own beside it (see ``_database_for``).
         bootstrap_servers: The Kafka brokers.
         n: Orders per sequential repeat; the threaded repeats do ``2 * n`` so each of their
             runs lasts long enough to be stable.
@@ -266,7 +269,10 @@ def measure(
     """
     # Rows of the run are recognisable afterwards by their customer.
     customer_id = uuid.uuid4()
-    with _open_workers(database_url, bootstrap_servers, threads, scenario, topic) as workers:
+    with (
+        _database_for(scenario, database_url) as url,
+        _open_workers(url, bootstrap_servers, threads, scenario, topic) as workers,
+    ):
         warm_up = new_orders(_WARM_UP_OPS, customer_id)
         _run_threads(workers[:1], warm_up)
         _run_threads(workers, new_orders(_WARM_UP_OPS, customer_id))
@@ -280,6 +286,22 @@ def measure(
         sequential=_median_shape(1, sequential),
         threaded=_median_shape(threads, threaded),
     )
+
+
+@contextmanager
+def _database_for(scenario: str, database_url: str) -> Iterator[str]:
+    """Yield where ``scenario`` runs: the outbox's floor in a database of its own.
+
+    A service in outbox mode on ``database_url`` (the benchmark's, in the same run) would
+    otherwise be woken by the floor's commits and publish its rows meanwhile.
+    """
+    if scenario != OUTBOX:
+        yield database_url
+        return
+    with private_database(database_url, prefix="bench_outbox_floor") as url:
+        with closing(psycopg2.connect(url)) as connection:
+            apply_migrations(connection)
+        yield url
 
 
 @contextmanager

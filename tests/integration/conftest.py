@@ -11,13 +11,13 @@ import pytest
 from falcon import testing
 
 from embedded_stack import EmbeddedStack, StackSettings
+from embedded_stack.databases import private_database
 from embedded_stack.dedicated_postgres import DedicatedPostgres
 from evidence.topic_reader import TopicReader
 from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import Config, load_config
 from tests.integration.helpers import autocommit_connection
-from tests.integration.outbox_support import private_database
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

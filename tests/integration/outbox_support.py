@@ -1,17 +1,13 @@
-"""Shared pieces of the outbox integration tests: private databases, metrics, topic reads.
+"""Shared pieces of the outbox integration tests: metrics, topic reads, one-off queries.
 
-Each outbox test runs on a database of its own (created on the same PostgreSQL server and
-dropped afterwards): another outbox-mode service on the shared database would otherwise
-relay this test's rows, or count them in its backlog.
+Each outbox test runs on a database of its own (``embedded_stack.databases``): another
+outbox-mode service on the shared database would otherwise relay this test's rows, or count
+them in its backlog.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,24 +16,6 @@ from evidence.topic_reader import Record, TopicReader
 
 # Payload fields of order.created, in both modes (README "Events").
 ORDER_CREATED_FIELDS = {"eventId", "orderId", "customerId", "totalAmount", "items", "occurredAt"}
-
-
-@contextmanager
-def private_database(database_url: str) -> Iterator[str]:
-    """Create an empty database beside the one at ``database_url``; drop it afterwards."""
-    name = f"outbox_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(database_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-        try:
-            yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    finally:
-        admin.close()
 
 
 def scalar(database_url: str, sql: str, *params: object) -> object:

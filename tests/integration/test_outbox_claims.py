@@ -16,6 +16,7 @@ from uuid import uuid4
 import psycopg2
 import pytest
 
+from embedded_stack.databases import private_database
 from service.adapters.migrations import apply_migrations
 from service.adapters.postgres import ConnectionPool, PostgresUnitOfWork, read_outbox_backlog
 from service.app import utc_now
@@ -28,7 +29,7 @@ from service.domain.use_cases import (
 )
 from service.json_forms import encode_order_created
 from tests.integration.helpers import connection_pool
-from tests.integration.outbox_support import private_database, scalar
+from tests.integration.outbox_support import scalar
 from tests.unit.fakes import FakeMessagePublisher
 
 WAIT = 10

@@ -21,9 +21,10 @@ import pytest
 import requests
 
 from embedded_stack import BrokerProcess, TcpProxy
+from embedded_stack.databases import private_database
 from evidence.topic_reader import TopicReader
 from tests.integration.helpers import order_body, wait_for
-from tests.integration.outbox_support import events_by_order, metric, private_database, scalar
+from tests.integration.outbox_support import events_by_order, metric, scalar
 from tests.integration.ports import free_port
 from tests.integration.service_process import launch
 

@@ -16,12 +16,13 @@ import pytest
 from falcon import testing
 
 from embedded_stack import BrokerProcess, TcpProxy
+from embedded_stack.databases import private_database
 from evidence.topic_reader import Record, TopicReader
 from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import load_config
 from tests.integration.helpers import order_body, wait_for
-from tests.integration.outbox_support import events_by_order, metric, private_database
+from tests.integration.outbox_support import events_by_order, metric
 from tests.integration.ports import free_port
 
 PUBLISH_TIMEOUT_MS = 2000
