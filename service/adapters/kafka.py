@@ -1,4 +1,4 @@
-"""Kafka adapters: the event publisher, topic creation and the broker health check."""
+"""Kafka adapters: the two event publishers (dual write, the relay's batches), topics, health."""
 
 from __future__ import annotations
 
