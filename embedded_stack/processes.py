@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 # create_time() has the resolution of a clock tick (10 ms); a reused PID starts later.
 _CREATE_TIME_TOLERANCE = 0.05
+# The kernel keeps 15 characters of a process's name. psutil gives the whole name from the
+# command line when it can read it, and only those 15 characters when it cannot (as just
+# after the start): the same process can be recorded under either.
+_KERNEL_NAME_LENGTH = 15
 _PR_SET_PDEATHSIG = 1
 
 
@@ -85,10 +89,8 @@ class ProcessRecord:
         """
         try:
             process = psutil.Process(self.pid)
-            same = (
-                abs(process.create_time() - self.create_time) <= _CREATE_TIME_TOLERANCE
-                and process.name() == self.name
-            )
+            started_then = abs(process.create_time() - self.create_time) <= _CREATE_TIME_TOLERANCE
+            same = started_then and _same_name(process.name(), self.name)
             if not same or process.status() == psutil.STATUS_ZOMBIE:
                 return None
         except psutil.Error:
@@ -117,6 +119,14 @@ class ProcessRecord:
         except psutil.Error:
             return False
         return True
+
+
+def _same_name(seen: str, recorded: str) -> bool:
+    """Tell whether two names of a process are one, the kernel's 15 characters or the whole."""
+    if seen == recorded:
+        return True
+    short, whole = sorted((seen, recorded), key=len)
+    return len(short) == _KERNEL_NAME_LENGTH and whole.startswith(short)
 
 
 def spawn(
