@@ -18,6 +18,7 @@ from service.app import create_app
 from service.bootstrap import Runtime, start_runtime
 from service.config import Config, load_config
 from tests.integration.helpers import autocommit_connection
+from tests.integration.ports import free_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -103,3 +104,9 @@ def dedicated_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ded
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def unreachable_broker() -> str:
+    """An address where nothing listens: a free loopback port."""
+    return f"127.0.0.1:{free_port()}"

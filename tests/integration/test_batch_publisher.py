@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from datetime import UTC, datetime
@@ -40,11 +39,10 @@ def test_every_message_of_a_batch_is_where_its_report_says(stack):
     assert sorted(found.values()) == sorted([f"key-{n}" for n in range(1, 51)] * 2)
 
 
-def test_a_batch_to_an_unreachable_broker_fails_each_message_within_the_bound():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        unreachable = f"127.0.0.1:{sock.getsockname()[1]}"
-    publisher = KafkaBatchPublisher(unreachable, timeout_ms=2000)
+def test_a_batch_to_an_unreachable_broker_fails_each_message_within_the_bound(
+    unreachable_broker,
+):
+    publisher = KafkaBatchPublisher(unreachable_broker, timeout_ms=2000)
     try:
         started = time.monotonic()
         outcomes = publisher.publish_messages(a_batch("nowhere", 5))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
 
+from embedded_stack.databases import private_database
 from service.adapters.migrations import (
     MIGRATION_LOCK_KEY,
     Migration,
@@ -30,17 +29,8 @@ INSTANCES = 4
 @pytest.fixture
 def fresh_database(config) -> Iterator[str]:
     """A new, empty database on the same server, dropped afterwards."""
-    name = f"migration_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(config.database_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-        yield urlunsplit(urlsplit(config.database_url)._replace(path=f"/{name}"))
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    finally:
-        admin.close()
+    with private_database(config.database_url, prefix="migration_test") as url:
+        yield url
 
 
 def test_concurrent_starts_apply_each_migration_exactly_once(fresh_database):

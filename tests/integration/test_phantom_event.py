@@ -6,9 +6,6 @@ report whose ``eventSentToKafka`` or explanation were constants.
 
 from __future__ import annotations
 
-import socket
-
-import pytest
 from falcon import testing
 
 from service.adapters.kafka import KafkaOrderEventPublisher
@@ -48,15 +45,6 @@ def test_normal_orders_still_commit_after_a_phantom_event(client, db):
     order_id = client.simulate_post("/orders", json=order_body()).json["orderId"]
 
     assert query_one(db, "SELECT status FROM orders WHERE id = %s", order_id) == ("CREATED",)
-
-
-@pytest.fixture
-def unreachable_broker() -> str:
-    """An address where nothing listens (a port bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"127.0.0.1:{port}"
 
 
 def test_failed_publish_reports_that_no_phantom_was_produced(
