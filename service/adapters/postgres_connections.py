@@ -36,6 +36,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 import psycopg2.pool
+import psycopg2.sql
 
 from service.domain.errors import CommitOutcomeUnknown, DatabaseUnavailable
 from service.log_text import first_line
@@ -92,6 +93,60 @@ def connection_options(bounds: DatabaseBounds | None = None) -> dict[str, object
         ),
         "application_name": "order-service",
     }
+
+
+_IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+class _GluedBeginCursor(psycopg2.extensions.cursor):
+    """A cursor whose statement carries the ``BEGIN`` of its transaction when none is open."""
+
+    def execute(self, query: Any, vars: Any = None) -> None:
+        if self.connection.info.transaction_status == _IDLE:
+            if isinstance(query, psycopg2.sql.Composable):
+                query = query.as_string(self.connection)
+            query = (b"BEGIN;" if isinstance(query, bytes) else "BEGIN;") + query
+        super().execute(query, vars)
+
+
+class GluedBeginConnection(psycopg2.extensions.connection):
+    """A psycopg2 connection that sends ``BEGIN`` together with a transaction's first statement.
+
+    psycopg2 opens a transaction with a ``BEGIN`` of its own, one round trip before the
+    first statement; PostgreSQL runs ``BEGIN;INSERT ...`` sent as one query the same way, so
+    each transaction saves a round trip (BEGIN, INSERT, COMMIT becomes BEGIN;INSERT,
+    COMMIT). The driver runs in autocommit, so it sends nothing on its own, and ``commit``
+    and ``rollback`` send ``COMMIT`` and ``ROLLBACK`` when the server says a transaction is
+    open. Everything else behaves as a psycopg2 connection: statements still run inside a
+    transaction until ``commit``. Not for a session that must stay outside one (``LISTEN``,
+    ``VACUUM``, ``CREATE DATABASE``): those use a plain connection.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.autocommit = True
+        self.cursor_factory = _GluedBeginCursor
+
+    def commit(self) -> None:
+        """Commit the open transaction, if any."""
+        self._end_transaction("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any."""
+        self._end_transaction("ROLLBACK")
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        # psycopg2's own __exit__ calls its C commit, which autocommit turns into nothing;
+        # it still runs after ours, to end the block.
+        try:
+            self._end_transaction("ROLLBACK" if kind is not None else "COMMIT")
+        finally:
+            super().__exit__(kind, *rest)
+
+    def _end_transaction(self, command: str) -> None:
+        if self.info.transaction_status != _IDLE:
+            with psycopg2.extensions.cursor(self) as cursor:
+                cursor.execute(command)
 
 
 class Watchdog:
@@ -203,7 +258,11 @@ class ConnectionPool:
         # smaller minimum would open a new connection (a backend and a SCRAM handshake,
         # ~6 ms) for every request.
         self._pool = psycopg2.pool.ThreadedConnectionPool(
-            size, size, dsn, **connection_options(self.bounds)
+            size,
+            size,
+            dsn,
+            connection_factory=GluedBeginConnection,
+            **connection_options(self.bounds),
         )
         self._slots = threading.BoundedSemaphore(size)
         self.watchdog = Watchdog()
@@ -327,8 +386,7 @@ class Transaction:
         """Give the connection back, rolled back; a broken one is closed."""
         if self._given_back:
             return
-        idle = psycopg2.extensions.TRANSACTION_STATUS_IDLE
-        if not self.connection.closed and self.connection.info.transaction_status != idle:
+        if not self.connection.closed and self.connection.info.transaction_status != _IDLE:
             self.rollback()
         self._pool._give_back(self.connection, broken=self._broken)
 
