@@ -89,7 +89,7 @@ class Stage:
             RuntimeError: It exited while starting.
             WaitTimedOut: It was not UP within ``START_TIMEOUT`` seconds.
         """
-        self.service = _spawn_service(options, log_path)
+        self.service = spawn_service(options, log_path)
         wait_until_up(self.service, timeout=START_TIMEOUT)
         return self.service
 
@@ -97,11 +97,7 @@ class Stage:
         """Send the service SIGTERM (SIGKILL after a grace) and return its exit status."""
         if self.service is None:
             return None
-        service = self.service
-        stop_process(
-            service.record, first_signal=signal.SIGTERM, grace=STOP_GRACE, popen=service.process
-        )
-        return service.process.returncode
+        return stop_service(self.service)
 
     def stop_stack(self) -> list[StopReport]:
         """Stop what the stack started (what it reused stays up)."""
@@ -162,27 +158,54 @@ def scan_service_log(path: Path) -> dict[str, int]:
     return counts
 
 
-def _spawn_service(options: argparse.Namespace, log_path: Path) -> Service:
+def spawn_service(
+    options: argparse.Namespace,
+    log_path: Path,
+    *,
+    command: str | None = None,
+    port: int = HTTP_PORT,
+    extra_env: dict[str, str] | None = None,
+    root: Path = REPO_ROOT,
+) -> Service:
+    """Start the service on the stack's servers (not waiting for it to be UP).
+
+    Args:
+        options: The command line (service command, threads, profiles).
+        log_path: The service's stdout and stderr.
+        command: Instead of ``options.service_command``.
+        port: Where it listens, on ``HOST``.
+        extra_env: More variables (``MARS_*`` settings), over the benchmark's.
+        root: The directory it runs from (a checkout of the repository).
+    """
     env = {
         **os.environ,
         "MARS_DATABASE_URL": DATABASE_URL,
         "MARS_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP_SERVERS,
         "MARS_HTTP_HOST": HOST,
-        "MARS_HTTP_PORT": str(HTTP_PORT),
+        "MARS_HTTP_PORT": str(port),
         "MARS_PROFILES_ACTIVE": ",".join(sorted(profiles_of(options))),
         "MARS_HTTP_THREADS": str(options.http_threads),
         # Every request thread, the consumer and the relay hold a connection at once: the
         # service refuses to start with fewer.
         "MARS_DB_POOL_SIZE": str(max(10, options.http_threads + 2)),
+        **(extra_env or {}),
     }
     log_path = log_path.absolute()
     # The service command is written relative to the repository root.
     process = spawn(
-        shlex.split(options.service_command),
+        shlex.split(command or options.service_command),
         log_path=log_path,
         detach=False,
         death_signal=signal.SIGTERM,
         env=env,
-        cwd=REPO_ROOT,
+        cwd=root,
     )
-    return Service(process, ProcessRecord.of(process.pid), log_path)
+    return Service(process, ProcessRecord.of(process.pid), log_path, f"http://{HOST}:{port}")
+
+
+def stop_service(service: Service) -> int | None:
+    """Send the service SIGTERM (SIGKILL after a grace) and return its exit status."""
+    stop_process(
+        service.record, first_signal=signal.SIGTERM, grace=STOP_GRACE, popen=service.process
+    )
+    return service.process.returncode
