@@ -49,7 +49,16 @@ def is_outbox_mode(options: argparse.Namespace) -> bool:
 
 
 def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=10, help="each wrk measurement")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="the raw limit and the loads, in turn: each ratio is the median over the rounds "
+        "of a load against the raw limit of its own round",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=4, help="each wrk measurement, in each round"
+    )
     parser.add_argument("--warm-up-seconds", type=float, default=3, help="per endpoint")
     parser.add_argument("--correctness-seconds", type=float, default=20)
     parser.add_argument("--correctness-connections", type=int, default=32)
@@ -60,7 +69,7 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
         help="after the correctness run's POSTs, so that those in flight are answered",
     )
     parser.add_argument("--raw-n", type=int, default=2000, help="orders per sequential repeat")
-    parser.add_argument("--raw-repeats", type=int, default=3)
+    parser.add_argument("--raw-repeats", type=int, default=1, help="in each round")
 
 
 def _add_service_options(parser: argparse.ArgumentParser) -> None:

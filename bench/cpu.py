@@ -1,7 +1,10 @@
 """Where the CPU of a benchmark phase went: our processes, and everything else on the machine.
 
-The machine may be shared with other work, so each phase reports the CPU
-used by processes that are not ours: a phase with much foreign CPU is a noisy phase.
+The machine may be shared with other work, so each phase reports the CPU used by processes
+that are not ours, and the time the hypervisor took from this machine's CPUs (``steal`` in
+``/proc/stat``): a phase with much of either is a noisy phase. Interrupt handling (``irq``,
+``softirq``: mostly the loopback network our own processes talk over) is kept apart from
+both, as ``kernel``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 # Reaped children of this process: wrk and the raw-limit script, once they have exited.
 CLIENT = "client"
 OTHER = "other"
+KERNEL = "kernel"
+STOLEN = "stolen"
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,7 @@ class Snapshot:
     """Cumulative CPU seconds at one moment."""
 
     wall: float
-    machine_busy: float
+    machine: dict[str, float]
     groups: dict[str, float]
     client: float
 
@@ -67,7 +72,7 @@ class CpuMeter:
         """Return the cumulative CPU seconds now."""
         return Snapshot(
             wall=time.monotonic(),
-            machine_busy=_machine_busy(),
+            machine=_machine_times(),
             groups={
                 name: sum(_tree_cpu(pid) for pid in pids) for name, pids in self._groups.items()
             },
@@ -75,22 +80,29 @@ class CpuMeter:
         )
 
     def since(self, start: Snapshot) -> PhaseCpu:
-        """Return what was spent since ``start``; ``other`` is the machine's rest."""
+        """Return what was spent since ``start``; ``other`` is the processes' rest."""
         end = self.snapshot()
         used = {name: end.groups[name] - start.groups.get(name, 0.0) for name in end.groups}
         used[CLIENT] = end.client - start.client
         ours = sum(used.values())
+        machine = {name: end.machine[name] - start.machine[name] for name in end.machine}
         # Our own orchestration (this process) is small and counts as "other".
-        used[OTHER] = max(0.0, (end.machine_busy - start.machine_busy) - ours)
+        used[OTHER] = max(0.0, machine[_PROCESSES] - ours)
+        used[KERNEL] = machine[KERNEL]
+        used[STOLEN] = machine[STOLEN]
         return PhaseCpu(seconds=end.wall - start.wall, cores=os.cpu_count() or 1, used=used)
 
 
-def _machine_busy() -> float:
+_PROCESSES = "processes"
+
+
+def _machine_times() -> dict[str, float]:
     with open("/proc/stat") as stat:
-        fields = [int(value) for value in stat.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / _TICKS_PER_SECOND
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (
+            int(value) / _TICKS_PER_SECOND for value in stat.readline().split()[1:9]
+        )
+    # The processes' time; guests' time is already inside user and nice.
+    return {_PROCESSES: user + nice + system, KERNEL: irq + softirq, STOLEN: steal}
 
 
 def _tree_cpu(pid: int) -> float:

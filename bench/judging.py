@@ -5,14 +5,16 @@ Both endpoints are held to the raw *order* limit measured in the same run:
 - at 1 connection: service p50 / raw sequential p50 <= ``P50_TARGET``;
 - at 8 connections: service req/s / raw threaded orders/s >= ``THROUGHPUT_TARGET``.
 
-The ratio against the raw phantom floor is kept beside, for information. In outbox mode,
+Each round judges its loads against its own raw limit; the run's verdict for a load is
+the round of the median ratio (``median_rounds``). The ratio against the raw phantom floor
+is kept beside, for information. In outbox mode,
 ``POST /orders`` at 8 connections is held to the floor of its own transaction instead (the
 order and its outbox row, no Kafka: ``raw["outbox"]``): req/s >= ``OUTBOX_THROUGHPUT_TARGET``.
 """
 
 from __future__ import annotations
 
-from bench.run_record import LoadResult, Run
+from bench.run_record import LoadResult, Round, Run
 
 P50_TARGET = 1.25
 THROUGHPUT_TARGET = 0.6
@@ -52,6 +54,25 @@ def judge(load: LoadResult, raw: dict) -> LoadResult:
     # A load that answered errors is no measurement of the service's work.
     load.passed = load.passed and load.not_2xx == 0
     return load
+
+
+def median_rounds(rounds: list[Round]) -> list[LoadResult]:
+    """Return, per endpoint and connection count, the load of the round of the median ratio.
+
+    Its ``round_ratios`` lists every round's ratio. A load passes only if no round of it
+    answered errors.
+    """
+    chosen = []
+    for first in rounds[0].loads:
+        results = [one.load(first.scenario, first.connections) for one in rounds]
+        ranked = sorted(range(len(results)), key=lambda number: results[number].ratio)
+        number = ranked[len(ranked) // 2]
+        median = results[number]
+        median.round = number
+        median.round_ratios = [result.ratio for result in results]
+        median.passed = median.passed and all(result.not_2xx == 0 for result in results)
+        chosen.append(median)
+    return chosen
 
 
 def all_targets_met(run: Run) -> bool:

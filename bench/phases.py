@@ -1,8 +1,12 @@
-"""The phases of one run, in order: warm-up, correctness, raw limit, loads, profile.
+"""The phases of one run, in order: warm-up, correctness, rounds of raw limit and loads, profile.
 
 The correctness run comes first, while ``order.created`` is small: reading a topic back
 from Tansu's memory storage slows down sharply past ~12,000 batches per partition, and the
 loads add one batch per request.
+
+The raw limit and the loads then take turns, ``--rounds`` times: on a shared machine the
+speed of everything moves by up to 2x within minutes, so each load is compared with the
+raw limit measured just before it, and the verdict is the median of those ratios.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from pathlib import Path
 
 from bench.cli import is_outbox_mode
 from bench.correctness import CorrectnessResult, run_correctness
-from bench.cpu import CLIENT, OTHER, CpuMeter, PhaseCpu
-from bench.judging import CONNECTIONS, SCENARIOS, all_targets_met, judge
+from bench.cpu import CLIENT, KERNEL, OTHER, STOLEN, CpuMeter, PhaseCpu
+from bench.judging import CONNECTIONS, SCENARIOS, all_targets_met, judge, median_rounds
 from bench.load import Load, order_body, run_wrk
 from bench.locations import BENCH_DIR, BOOTSTRAP_SERVERS, DATABASE_URL
 from bench.outbox import histogram_ms, scrape, wait_for_empty_outbox
@@ -28,7 +32,7 @@ from bench.report import (
     print_relay_delays,
     print_table,
 )
-from bench.run_record import LoadResult, Run
+from bench.run_record import LoadResult, Round, Run
 from bench.stage import BROKER, POSTGRES, Service
 
 WARM_UP_CONNECTIONS = 8
@@ -51,9 +55,14 @@ def measure_everything(
     warm_up(service.url, options.warm_up_seconds, wrk_log)
     run.correctness = check_correctness(options, service.url, wrk_log)
     print(run.correctness.describe())
-    print("\nmeasuring the raw limit (no HTTP) ...")
-    run.raw, run.raw_cpu = measure_raw_limit(options, meter, prefix)
-    measure_loads(run, options, service.url, meter, wrk_log)
+    for number in range(options.rounds):
+        print(f"\nround {number + 1} of {options.rounds}: the raw limit (no HTTP), then the loads")
+        raw, raw_cpu = measure_raw_limit(
+            options, meter, prefix.with_name(f"{prefix.name}-r{number}")
+        )
+        run.rounds.append(Round(raw, raw_cpu))
+        measure_loads(run.rounds[-1], options, service.url, meter, wrk_log)
+    run.loads = median_rounds(run.rounds)
     print_table(run)
     if is_outbox_mode(options):
         run.relay_delay = measure_relay_delay(service.url)
@@ -120,9 +129,9 @@ def measure_raw_limit(
 
 
 def measure_loads(
-    run: Run, options: argparse.Namespace, base: str, meter: CpuMeter, wrk_log: Path
+    round_: Round, options: argparse.Namespace, base: str, meter: CpuMeter, wrk_log: Path
 ) -> None:
-    """Load each endpoint at 1 and 8 connections; add each judged result to ``run``."""
+    """Load each endpoint at 1 and 8 connections; add each result, judged, to the round."""
     for scenario, path in SCENARIOS:
         for connections in CONNECTIONS:
             start = meter.snapshot()
@@ -131,7 +140,7 @@ def measure_loads(
                 log_path=wrk_log,
             )
             load = LoadResult(scenario, connections, options.seconds, summary, meter.since(start))
-            run.loads.append(judge(load, run.raw))
+            round_.loads.append(judge(load, round_.raw))
 
 
 def measure_relay_delay(base: str) -> dict:
@@ -168,7 +177,8 @@ def _cpu_per_order(phase: PhaseCpu, orders: int) -> dict:
     return {
         **phase.to_json(),
         "ms_per_order": {
-            owner: phase.ms_per(owner, orders) for owner in (CLIENT, POSTGRES, BROKER)
+            owner: phase.ms_per(owner, orders) for owner in (CLIENT, POSTGRES, BROKER, KERNEL)
         },
         "other_percent_of_machine": phase.percent_of_machine(OTHER),
+        "stolen_percent_of_machine": phase.percent_of_machine(STOLEN),
     }

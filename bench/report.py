@@ -10,10 +10,13 @@ import argparse
 
 from bench.cli import profiles_of
 from bench.correctness import CorrectnessResult
-from bench.cpu import CLIENT, OTHER
+from bench.cpu import CLIENT, KERNEL, OTHER, STOLEN
 from bench.outbox import describe as describe_delay
 from bench.run_record import LoadResult, Run
 from bench.stage import BROKER, POSTGRES, SERVICE, Service
+
+# Above this share of stolen time in a phase, the run's ratios say little (bench/README).
+NOISY_STOLEN_PERCENT = 5.0
 
 
 def print_machine(run: Run) -> None:
@@ -45,14 +48,16 @@ def print_correctness_start(options: argparse.Namespace) -> None:
 
 def print_table(run: Run) -> None:
     """Print the loads next to the raw limit, and where their CPU went."""
-    threads = run.raw["order"]["threaded"]["threads"]
-    _print_raw_limit(run.raw["order"])
+    threads = run.rounds[0].raw["order"]["threaded"]["threads"]
+    _print_raw_limit([one.raw["order"] for one in run.rounds])
     _print_loads(run.loads, threads)
     print(
-        f"\nCPU per request in ms (raw: per order), and CPU of processes not ours "
-        f"({run.machine['cores']} cores):"
+        f"\nCPU per request in ms (raw: per order; kernel = interrupts, mostly loopback "
+        f"network), and the share of the {run.machine['cores']} cores' time used by "
+        f"processes not ours or stolen by the hypervisor:"
     )
     _print_cpu(run)
+    _warn_if_stolen(run)
 
 
 def print_relay_delays(run: Run) -> None:
@@ -78,13 +83,15 @@ def print_correctness_verdict(result: CorrectnessResult) -> None:
     )
 
 
-def _print_raw_limit(order: dict) -> None:
-    seq, thr = order["sequential"], order["threaded"]
+def _print_raw_limit(orders: list[dict]) -> None:
+    def each(pick: str, shape: str, digits: int) -> str:
+        return " / ".join(f"{order[shape][pick]:,.{digits}f}" for order in orders)
+
+    threads = orders[0]["threaded"]["threads"]
     print(
-        f"\nraw limit (order, no HTTP, median of {len(seq['repeats'])}): sequential p50 "
-        f"{seq['p50_ms']:.3f} ms, p95 {seq['p95_ms']:.3f} ms, {seq['per_second']:,.0f}/s; "
-        f"{thr['threads']} threads {thr['per_second']:,.0f}/s, p50 {thr['p50_ms']:.3f} ms, "
-        f"p95 {thr['p95_ms']:.3f} ms"
+        f"\nraw limit (order, no HTTP), round by round: sequential p50 "
+        f"{each('p50_ms', 'sequential', 3)} ms, {each('per_second', 'sequential', 0)}/s; "
+        f"{threads} threads {each('per_second', 'threaded', 0)}/s"
     )
 
 
@@ -92,7 +99,7 @@ def _print_loads(loads: list[LoadResult], threads: int) -> None:
     header = (
         f"{'scenario':<26} | {'conns':>5} | {'p50 ms':>7} | {'p95 ms':>7} | {'req/s':>7} | "
         f"{'ratio vs raw':>12} | {'target':<15} | {'verdict':<7} | {'non-2xx':>7} | "
-        f"{'vs phantom floor':>16}"
+        f"{'vs phantom floor':>16} | ratio per round"
     )
     print(header)
     print("-" * len(header))
@@ -101,34 +108,55 @@ def _print_loads(loads: list[LoadResult], threads: int) -> None:
             f"{load.scenario:<26} | {load.connections:>5} | {load.p50_ms:>7.2f} | "
             f"{load.p95_ms:>7.2f} | {load.per_second:>7,.0f} | {load.ratio:>11.2f}x | "
             f"{load.target:<15} | {'PASS' if load.passed else 'SHORT':<7} | "
-            f"{load.not_2xx:>7} | {load.ratio_vs_phantom_floor:>15.2f}x"
+            f"{load.not_2xx:>7} | {load.ratio_vs_phantom_floor:>15.2f}x | "
+            + " ".join(f"{ratio:.2f}" for ratio in load.round_ratios)
         )
     print(
         "ratio: 1 connection = service p50 / raw sequential p50; 8 connections = service "
         f"req/s / raw {threads}-thread orders/s. 'vs phantom floor': the same against "
-        "the raw phantom floor (INSERT, publish, ROLLBACK, count on a second connection)."
+        "the raw phantom floor (INSERT, publish, ROLLBACK, count on a second connection). "
+        "Each load against the raw limit of its own round; a row is the round of the "
+        "median ratio."
     )
+
+
+def _warn_if_stolen(run: Run) -> None:
+    stolen = [
+        cpu["stolen_percent_of_machine"] for one in run.rounds for cpu in one.raw_cpu.values()
+    ] + [load.cpu.percent_of_machine(STOLEN) for one in run.rounds for load in one.loads]
+    noisy = [share for share in stolen if share > NOISY_STOLEN_PERCENT]
+    if noisy:
+        print(
+            f"NOISY MACHINE: the hypervisor took more than {NOISY_STOLEN_PERCENT:g} % of the "
+            f"CPUs' time in {len(noisy)} of {len(stolen)} phases (up to {max(noisy):.0f} %); "
+            "the raw limit and the service slow down unevenly then, and a ratio of this run "
+            "can be off by far more than its margin: rerun when the machine is quieter."
+        )
 
 
 def _print_cpu(run: Run) -> None:
     print(
-        f"{'phase':<32} | {'service':>7} | {'postgres':>8} | {'broker':>6} | "
-        f"{'client':>6} | {'not ours':>8}"
+        f"{'phase':<40} | {'service':>7} | {'postgres':>8} | {'broker':>6} | "
+        f"{'client':>6} | {'kernel':>6} | {'not ours':>8} | {'stolen':>6}"
     )
-    for scenario, cpu in run.raw_cpu.items():
-        per = cpu["ms_per_order"]
-        print(
-            f"{'raw limit ' + scenario:<32} | {'-':>7} | {per[POSTGRES]:>8.3f} | "
-            f"{per[BROKER]:>6.3f} | {per[CLIENT]:>6.3f} | "
-            f"{cpu['other_percent_of_machine']:>7.0f}%"
-        )
+    for number, one in enumerate(run.rounds, start=1):
+        for scenario, cpu in one.raw_cpu.items():
+            per = cpu["ms_per_order"]
+            print(
+                f"{f'raw limit {scenario}, round {number}':<40} | {'-':>7} | "
+                f"{per[POSTGRES]:>8.3f} | {per[BROKER]:>6.3f} | {per[CLIENT]:>6.3f} | "
+                f"{per[KERNEL]:>6.3f} | {cpu['other_percent_of_machine']:>7.0f}% | "
+                f"{cpu['stolen_percent_of_machine']:>5.0f}%"
+            )
     for load in run.loads:
         requests = load.summary["requests"]
         print(
-            f"{load.scenario + ' x' + str(load.connections):<32} | "
+            f"{f'{load.scenario} x{load.connections}, round {load.round + 1}':<40} | "
             f"{load.cpu.ms_per(SERVICE, requests):>7.3f} | "
             f"{load.cpu.ms_per(POSTGRES, requests):>8.3f} | "
             f"{load.cpu.ms_per(BROKER, requests):>6.3f} | "
             f"{load.cpu.ms_per(CLIENT, requests):>6.3f} | "
-            f"{load.cpu.percent_of_machine(OTHER):>7.0f}%"
+            f"{load.cpu.ms_per(KERNEL, requests):>6.3f} | "
+            f"{load.cpu.percent_of_machine(OTHER):>7.0f}% | "
+            f"{load.cpu.percent_of_machine(STOLEN):>5.0f}%"
         )

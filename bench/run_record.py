@@ -30,6 +30,9 @@ class LoadResult:
     ratio_vs_phantom_floor: float = float("nan")
     target: str = ""
     passed: bool = False
+    # The ratio of every round, in order, and which round's figures these are (0-based).
+    round_ratios: list[float] = field(default_factory=list)
+    round: int = 0
 
     @property
     def p50_ms(self) -> float:
@@ -68,6 +71,33 @@ class LoadResult:
             "ratio_vs_phantom_floor": self.ratio_vs_phantom_floor,
             "target": self.target,
             "passed": self.passed,
+            "round": self.round,
+            "round_ratios": self.round_ratios,
+        }
+
+
+@dataclass
+class Round:
+    """One round: the raw limit per scenario (raw_limit.py's JSON), its CPU, then the loads."""
+
+    raw: dict
+    raw_cpu: dict
+    loads: list[LoadResult] = field(default_factory=list)
+
+    def load(self, scenario: str, connections: int) -> LoadResult:
+        """Return this round's load of ``scenario`` at ``connections``."""
+        return next(
+            load
+            for load in self.loads
+            if load.scenario == scenario and load.connections == connections
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """Return the round as JSON-ready data."""
+        return {
+            "raw_limit": self.raw,
+            "raw_limit_cpu": self.raw_cpu,
+            "loads": [load.to_json() for load in self.loads],
         }
 
 
@@ -79,8 +109,9 @@ class Run:
     options: dict
     machine: dict
     stack: list[str] = field(default_factory=list)
-    raw: dict = field(default_factory=dict)
-    raw_cpu: dict = field(default_factory=dict)
+    # The raw limit of each round, its CPU, and each round's loads; ``loads`` holds, per
+    # endpoint and connection count, the round of the median ratio.
+    rounds: list[Round] = field(default_factory=list)
     loads: list[LoadResult] = field(default_factory=list)
     correctness: CorrectnessResult | None = None
     profile: list[dict] = field(default_factory=list)
@@ -105,8 +136,7 @@ class Run:
             "options": self.options,
             "machine": self.machine,
             "stack": self.stack,
-            "raw_limit": self.raw,
-            "raw_limit_cpu": self.raw_cpu,
+            "rounds": [one.to_json() for one in self.rounds],
             "loads": [load.to_json() for load in self.loads],
             "correctness": self.correctness.to_json() if self.correctness else None,
             "profile": self.profile,
