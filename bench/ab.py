@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import uuid
@@ -118,7 +119,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profiles", default="chaos", help="as bench/run.py's")
     parser.add_argument("--http-threads", type=int, default=HTTP_THREADS)
     parser.add_argument(
-        "--service-command", default=f"{sys.executable} -m service", help="as bench/run.py's"
+        "--service-command",
+        default=f"{shlex.quote(sys.executable)} -m service",
+        help="as bench/run.py's",
     )
     parser.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state")
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")

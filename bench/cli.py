@@ -35,7 +35,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     _add_service_options(parser)
     _add_profile_options(parser)
     _add_where_options(parser)
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if options.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return options
 
 
 def profiles_of(options: argparse.Namespace) -> set[str]:
