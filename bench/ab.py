@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 import uuid
@@ -32,9 +31,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cli import HTTP_THREADS
+from bench.cli import add_service_options, add_where_options
 from bench.load import Load, order_body, run_wrk
-from bench.locations import BENCH_DIR, HTTP_PORT, REPO_ROOT
+from bench.locations import HTTP_PORT, REPO_ROOT
 from bench.stage import (
     START_TIMEOUT,
     Service,
@@ -46,6 +45,31 @@ from bench.stage import (
 from evidence.markdown_table import markdown_table
 
 _VARIANTS = ("A", "B")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one side runs: its command, its settings over the benchmark's, its checkout."""
+
+    name: str
+    command: str
+    env: dict[str, str]
+    root: Path
+
+    @classmethod
+    def of(cls, name: str, options: argparse.Namespace) -> Variant:
+        """Return variant ``name`` ("A" or "B") as the command line describes it.
+
+        Raises:
+            ValueError: A setting is not ``NAME=VALUE``.
+        """
+        prefix = name.lower()
+        return cls(
+            name,
+            getattr(options, f"{prefix}_command") or options.service_command,
+            settings_of(getattr(options, f"{prefix}_env")),
+            getattr(options, f"{prefix}_root"),
+        )
 
 
 @dataclass(frozen=True)
@@ -116,15 +140,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5, help="each slice")
     parser.add_argument("--warm-up-seconds", type=float, default=3)
     parser.add_argument("--path", default="/orders", help="the endpoint POSTed to")
-    parser.add_argument("--profiles", default="chaos", help="as bench/run.py's")
-    parser.add_argument("--http-threads", type=int, default=HTTP_THREADS)
-    parser.add_argument(
-        "--service-command",
-        default=f"{shlex.quote(sys.executable)} -m service",
-        help="as bench/run.py's",
-    )
-    parser.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state")
-    parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
+    add_service_options(parser)
+    add_where_options(parser)
     return parser.parse_args(argv)
 
 
@@ -202,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison; return 0, or 2 if it could not run."""
     options = parse_args(argv)
     try:
-        envs = {"A": settings_of(options.a_env), "B": settings_of(options.b_env)}
+        variants = [Variant.of(name, options) for name in _VARIANTS]
     except ValueError as ex:
         print(f"cannot run: {ex}", file=sys.stderr)
         return 2
@@ -213,14 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     services: dict[str, Service] = {}
     try:
         print(stage.start_stack().summary())
-        for offset, variant in enumerate(_VARIANTS):
-            services[variant] = spawn_service(
+        for offset, variant in enumerate(variants):
+            services[variant.name] = spawn_service(
                 options,
-                prefix.with_name(f"{prefix.name}-{variant}.log"),
-                command=getattr(options, f"{variant.lower()}_command"),
+                prefix.with_name(f"{prefix.name}-{variant.name}.log"),
+                command=variant.command,
                 port=HTTP_PORT + offset,
-                extra_env=envs[variant],
-                root=getattr(options, f"{variant.lower()}_root"),
+                extra_env=variant.env,
+                root=variant.root,
             )
         for variant, service in services.items():
             wait_until_up(service, timeout=START_TIMEOUT)
@@ -238,18 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         stage.stop_stack()
     print("\n".join(describe(comparisons)))
     record = {
-        "variants": {
-            v: {
-                "command": getattr(options, f"{v.lower()}_command") or options.service_command,
-                "env": envs[v],
-                "root": str(getattr(options, f"{v.lower()}_root")),
-            }
-            for v in _VARIANTS
-        },
+        "variants": [asdict(variant) for variant in variants],
         "comparisons": [[asdict(s) for s in c.slices] for c in comparisons],
     }
     path = prefix.with_suffix(".json")
-    path.write_text(json.dumps(record, indent=2))
+    path.write_text(json.dumps(record, indent=2, default=str))
     print(f"results: {path}")
     return 0
 

@@ -32,9 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=DESCRIPTION, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     _add_measurement_options(parser)
-    _add_service_options(parser)
+    add_service_options(parser)
     _add_profile_options(parser)
-    _add_where_options(parser)
+    add_where_options(parser)
     options = parser.parse_args(argv)
     if options.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -75,7 +75,8 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-repeats", type=int, default=1, help="in each round")
 
 
-def _add_service_options(parser: argparse.ArgumentParser) -> None:
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    """Add how the service runs: its request threads and profiles (``bench/ab.py`` too)."""
     parser.add_argument("--http-threads", type=int, default=HTTP_THREADS)
     parser.add_argument(
         "--profiles",
@@ -95,7 +96,8 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile-seconds", type=float, default=8)
 
 
-def _add_where_options(parser: argparse.ArgumentParser) -> None:
+def add_where_options(parser: argparse.ArgumentParser) -> None:
+    """Add where the stack's state and the results go, and the service's command."""
     parser.add_argument(
         "--state-dir",
         type=Path,

@@ -23,6 +23,8 @@ CLIENT = "client"
 OTHER = "other"
 KERNEL = "kernel"
 STOLEN = "stolen"
+# The user, nice and system time of /proc/stat: what every process together used.
+_PROCESSES = "processes"
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,6 @@ class CpuMeter:
         used[KERNEL] = machine[KERNEL]
         used[STOLEN] = machine[STOLEN]
         return PhaseCpu(seconds=end.wall - start.wall, cores=os.cpu_count() or 1, used=used)
-
-
-_PROCESSES = "processes"
 
 
 def _machine_times() -> dict[str, float]:

@@ -32,7 +32,11 @@ def database_url_on(port: int) -> str:
 
 DATABASE_URL = database_url_on(POSTGRES_PORT)
 BOOTSTRAP_SERVERS = f"{HOST}:{KAFKA_PORT}"
-SERVICE_URL = f"http://{HOST}:{HTTP_PORT}"
+
+
+def service_url(port: int = HTTP_PORT) -> str:
+    """Return the base URL of a service the benchmark started on ``port``."""
+    return f"http://{HOST}:{port}"
 
 
 def stack_of_its_own(state_dir: Path, kafka_engine: str = TANSU) -> StackSettings:

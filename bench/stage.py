@@ -26,7 +26,7 @@ from bench.locations import (
     HOST,
     HTTP_PORT,
     REPO_ROOT,
-    SERVICE_URL,
+    service_url,
 )
 from embedded_stack import EmbeddedStack, StackReport, StackSettings, StopReport
 from embedded_stack.polling import wait_until
@@ -56,7 +56,7 @@ class Service:
     process: subprocess.Popen[bytes]
     record: ProcessRecord
     log_path: Path
-    url: str = SERVICE_URL
+    url: str
 
 
 class Stage:
@@ -200,7 +200,7 @@ def spawn_service(
         env=env,
         cwd=root,
     )
-    return Service(process, ProcessRecord.of(process.pid), log_path, f"http://{HOST}:{port}")
+    return Service(process, ProcessRecord.of(process.pid), log_path, service_url(port))
 
 
 def stop_service(service: Service) -> int | None:

@@ -64,24 +64,15 @@ def test_psycopg2_alone_sends_its_begin_in_a_round_trip_of_its_own(module_databa
         assert cursor.fetchone()[0] is False
 
 
-def test_statements_commit_together(glued, rows):
+@pytest.mark.parametrize(("end", "rows_after"), [("commit", 2), ("rollback", 0)])
+def test_statements_commit_together_or_roll_back_together(glued, rows, end, rows_after):
     with glued.cursor() as cursor:
         cursor.execute("INSERT INTO t VALUES (1)")
         cursor.execute("INSERT INTO t VALUES (2)")
-        assert count(rows) == 0, "seen before the commit"
-    glued.commit()
+        assert count(rows) == 0, "seen before the transaction ended"
+    getattr(glued, end)()
 
-    assert count(rows) == 2
-    assert glued.info.transaction_status == _IDLE
-
-
-def test_a_rollback_leaves_nothing(glued, rows):
-    with glued.cursor() as cursor:
-        cursor.execute("INSERT INTO t VALUES (1)")
-        cursor.execute("INSERT INTO t VALUES (2)")
-    glued.rollback()
-
-    assert count(rows) == 0
+    assert count(rows) == rows_after
     assert glued.info.transaction_status == _IDLE
 
 
