@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from embedded_stack.polling import wait_until
 from embedded_stack.processes import ProcessRecord
 
 # Longer than the 15 characters the kernel keeps of a process's name.
@@ -24,7 +25,16 @@ def long_named_process(tmp_path: Path) -> Iterator[psutil.Process]:
     os.symlink(shutil.which("sleep"), program)
     child = subprocess.Popen([str(program), "30"])
     try:
-        yield psutil.Process(child.pid)
+        process = psutil.Process(child.pid)
+        # Until the child has run exec, psutil sees the kernel's short name (or the
+        # parent's): the very moment the fix is for. Records are taken once it has.
+        wait_until(
+            lambda: process.name() == LONG_NAME,
+            timeout=10,
+            what=f"the child to run as {LONG_NAME}",
+            interval=0.01,
+        )
+        yield process
     finally:
         child.kill()
         child.wait()
